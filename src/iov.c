@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/* iov.c - iovec arithmetic and readv/writev loops. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <iobuf/iov.h>
+
+size_t iobuf_iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t sum = 0;
+
+	if (!iov)
+		return 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len > SIZE_MAX - sum)
+			return SIZE_MAX;
+		sum += iov[i].iov_len;
+	}
+	return sum;
+}
+
+int iobuf_iov_advance(struct iovec **iovp, int *iovcntp, size_t n)
+{
+	struct iovec *iov;
+	int cnt, i;
+	size_t left = n;
+
+	if (!iovp || !iovcntp || *iovcntp < 0 || (!*iovp && *iovcntp > 0))
+		return -EINVAL;
+	iov = *iovp;
+	cnt = *iovcntp;
+
+	/* First pass: find where n ends without touching anything. */
+	for (i = 0; i < cnt && left >= iov[i].iov_len; i++)
+		left -= iov[i].iov_len;
+	if (i == cnt && left > 0)
+		return -EINVAL;
+
+	/* i is the first segment not consumed whole; trim it by what is left. */
+	if (i < cnt && left > 0) {
+		iov[i].iov_base = (char *)iov[i].iov_base + left;
+		iov[i].iov_len -= left;
+	}
+	*iovp = iov + i;
+	*iovcntp = cnt - i;
+	return 0;
+}
+
+int iobuf_iov_coalesce(struct iovec *iov, int iovcnt)
+{
+	int out = 0;
+
+	if (iovcnt < 0 || (!iov && iovcnt > 0))
+		return -EINVAL;
+	for (int i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		if (out > 0 && (char *)iov[out - 1].iov_base + iov[out - 1].iov_len == (char *)iov[i].iov_base &&
+		    iov[out - 1].iov_len <= SIZE_MAX - iov[i].iov_len) {
+			iov[out - 1].iov_len += iov[i].iov_len;
+			continue;
+		}
+		iov[out++] = iov[i];
+	}
+	return out;
+}
+
+int iobuf_iov_max(void)
+{
+	long m = sysconf(_SC_IOV_MAX);
+
+#ifdef IOV_MAX
+	if (m <= 0)
+		m = IOV_MAX;
+#endif
+	if (m <= 0)
+		m = 16; /* POSIX minimum (_XOPEN_IOV_MAX) */
+	return m > INT_MAX ? INT_MAX : (int)m;
+}
+
+/* The shared loop of iobuf_readv_full() and iobuf_writev_full(). */
+static ssize_t iov_loop(int fd, struct iovec **iovp, int *iovcntp, bool is_write)
+{
+	ssize_t done = 0;
+	int max;
+
+	if (!iovp || !iovcntp || *iovcntp < 0 || (!*iovp && *iovcntp > 0))
+		return -EINVAL;
+	max = iobuf_iov_max();
+	while (*iovcntp > 0) {
+		int cnt = *iovcntp < max ? *iovcntp : max;
+		size_t want = iobuf_iov_total(*iovp, cnt);
+		ssize_t r;
+
+		if (want == 0) {
+			/* A run of empty segments: step over them. */
+			*iovp += cnt;
+			*iovcntp -= cnt;
+			continue;
+		}
+		r = is_write ? writev(fd, *iovp, cnt) : readv(fd, *iovp, cnt);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return done > 0 ? done : -errno;
+		}
+		if (r == 0)
+			break; /* end of file on read; a write that moved nothing */
+		/* r <= want by the syscall's contract, so advance cannot fail. */
+		(void)iobuf_iov_advance(iovp, iovcntp, (size_t)r);
+		done += r;
+	}
+	return done;
+}
+
+ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt)
+{
+	return iov_loop(fd, iov, iovcnt, true);
+}
+
+ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt)
+{
+	return iov_loop(fd, iov, iovcnt, false);
+}
