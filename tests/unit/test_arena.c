@@ -38,12 +38,14 @@ int __real_madvise(void *addr, size_t len, int advice);
 int __real_mlock(const void *addr, size_t len);
 int __real_memfd_create(const char *name, unsigned int flags);
 int __real_ftruncate(int fd, off_t len);
+int __real_munmap(void *addr, size_t len);
 
 void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int __wrap_madvise(void *addr, size_t len, int advice);
 int __wrap_mlock(const void *addr, size_t len);
 int __wrap_memfd_create(const char *name, unsigned int flags);
 int __wrap_ftruncate(int fd, off_t len);
+int __wrap_munmap(void *addr, size_t len);
 
 /* errno for successive accessible (PROT_READ|PROT_WRITE) mmaps; 0 passes. */
 static int mmap_script[8];
@@ -55,6 +57,8 @@ static int fail_mlock;
 static int fail_memfd;
 static int fail_ftruncate;
 static int seen_hugetlb;
+/* Bytes the library has mapped and not unmapped: exact, whatever runtime maps around it. */
+static long long live_bytes;
 
 static void reset_faults(void)
 {
@@ -84,7 +88,23 @@ void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 			return MAP_FAILED;
 		}
 	}
-	return __real_mmap(addr, len, prot, flags, fd, off);
+	{
+		void *p = __real_mmap(addr, len, prot, flags, fd, off);
+
+		/* A MAP_FIXED window replaces part of the reservation: no new bytes. */
+		if (p != MAP_FAILED && !(flags & MAP_FIXED))
+			live_bytes += (long long)len;
+		return p;
+	}
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+	int rc = __real_munmap(addr, len);
+
+	if (rc == 0)
+		live_bytes -= (long long)len;
+	return rc;
 }
 
 int __wrap_madvise(void *addr, size_t len, int advice)
@@ -128,18 +148,11 @@ int __wrap_ftruncate(int fd, off_t len)
 	return __real_ftruncate(fd, len);
 }
 
-/* ---- leak accounting: mappings and descriptors of this process ---------- */
+/* ---- leak accounting: mappings (live_bytes) and descriptors ------------- */
 
-static int count_maps(void)
+static long long count_maps(void)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
-	int n = 0, c;
-
-	assert_non_null(f);
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
+	return live_bytes;
 }
 
 static int count_fds(void)
@@ -208,7 +221,7 @@ static void test_alignment(void **state)
 	(void)state;
 	for (size_t align = page; align <= ((size_t)64 << 20); align <<= 1) {
 		struct iobuf_arena a;
-		int before = count_maps();
+		long long before = count_maps();
 
 		assert_int_equal(iobuf_arena_init(&a, 3 * page, align, 0), 0);
 		assert_int_equal((uintptr_t)a.base % align, 0);
@@ -222,8 +235,10 @@ static void test_alignment(void **state)
 static void test_bad_input(void **state)
 {
 	struct iobuf_arena a;
+	int rc;
 	size_t page = iobuf_page_size();
-	int maps = count_maps(), fds = count_fds();
+	long long maps = count_maps();
+	int fds = count_fds();
 
 	(void)state;
 	assert_int_equal(iobuf_arena_init(NULL, page, 0, 0), -EINVAL);
@@ -235,8 +250,9 @@ static void test_bad_input(void **state)
 	assert_int_equal(iobuf_arena_init(&a, page, 0, 1u << 20), -EINVAL);
 	assert_int_equal(iobuf_arena_init(&a, SIZE_MAX, 0, 0), -EINVAL);
 	assert_int_equal(iobuf_arena_init(&a, SIZE_MAX - page, (size_t)1 << 30, 0), -EINVAL);
-	/* No overflow, but more than any address space: refused by mmap. */
-	assert_int_equal(iobuf_arena_init(&a, SIZE_MAX / 2, (size_t)1 << 62, 0), -ENOMEM);
+	/* No overflow, but more than any address space: refused by mmap (ENOMEM; EINVAL under valgrind). */
+	rc = iobuf_arena_init(&a, SIZE_MAX / 2, (size_t)1 << 62, 0);
+	assert_true(rc == -ENOMEM || rc == -EINVAL);
 	assert_int_equal(iobuf_arena_fini(NULL), -EINVAL);
 	memset(&a, 0, sizeof(a));
 	assert_int_equal(iobuf_arena_fini(&a), -EINVAL);
@@ -348,7 +364,8 @@ static void test_huge_branch_plain_after_map(void **state)
 static void test_map_failures_leak_nothing(void **state)
 {
 	struct iobuf_arena a;
-	int maps = count_maps(), fds = count_fds();
+	long long maps = count_maps();
+	int fds = count_fds();
 
 	(void)state;
 	mmap_script[0] = mmap_script[1] = mmap_script[2] = ENOMEM;
@@ -372,7 +389,7 @@ static void test_map_failures_leak_nothing(void **state)
 static void test_mlock(void **state)
 {
 	struct iobuf_arena a;
-	int maps = count_maps();
+	long long maps = count_maps();
 
 	(void)state;
 	/* Real mlock of a small region: granted where RLIMIT_MEMLOCK (or CAP_IPC_LOCK) allows. */
@@ -433,7 +450,8 @@ static void test_memfd_shares(void **state)
 static void test_memfd_failures(void **state)
 {
 	struct iobuf_arena a;
-	int maps = count_maps(), fds = count_fds();
+	long long maps = count_maps();
+	int fds = count_fds();
 
 	(void)state;
 	fail_memfd = EMFILE;

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iobuf.h - lock-free bounded buffer pools for network servers.
+ *
+ * The umbrella header: includes every public iobuf header.
+ * See iobuf(7) for the overview.
+ */
+#ifndef IOBUF_H
+#define IOBUF_H
+
+#include <iobuf/common.h>
+#include <iobuf/arena.h>
+#include <iobuf/iov.h>
+
+#endif /* IOBUF_H */

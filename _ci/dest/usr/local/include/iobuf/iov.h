@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iobuf/iov.h - struct iovec arrays for readv(2) and writev(2).
+ *
+ * Helpers that every vectored-I/O server writes, written once: the total of
+ * an array, advancing it after a short transfer, merging adjacent segments,
+ * and readv/writev loops that chunk at IOV_MAX, retry on EINTR and stop
+ * with the progress made on EAGAIN so that a non-blocking caller resumes
+ * where it left off.
+ *
+ * Synchronization: the functions touch only the arrays passed in; two
+ * threads may use them at once on different arrays.
+ */
+#ifndef IOBUF_IOV_H
+#define IOBUF_IOV_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <iobuf/common.h>
+
+IOBUF_BEGIN_DECLS
+
+/*
+ * iobuf_iov_total - the sum of the lengths of @iovcnt segments.
+ *
+ * Returns the total in bytes, 0 for @iovcnt <= 0, or SIZE_MAX when the sum
+ * would overflow size_t.  Wait-free.
+ */
+IOBUF_API size_t iobuf_iov_total(const struct iovec *iov, int iovcnt);
+
+/*
+ * iobuf_iov_advance - consume @n bytes from the front of an iovec array.
+ *
+ * After a readv/writev that moved @n bytes, *@iov and *@iovcnt are moved
+ * past every fully consumed segment and the first partly consumed one is
+ * trimmed in place.  When @n ends exactly at a segment boundary that
+ * segment is consumed whole; when @n is the total, *@iovcnt becomes 0.
+ * Segments of length 0 in front of the remaining bytes are skipped too.
+ *
+ * Returns 0, or -EINVAL for NULL pointers, a negative *@iovcnt, or @n above
+ * the total (then nothing is changed).  Wait-free.
+ */
+IOBUF_API int iobuf_iov_advance(struct iovec **iov, int *iovcnt, size_t n);
+
+/*
+ * iobuf_iov_coalesce - merge adjacent segments of @iov in place.
+ *
+ * Two neighbours merge when the first ends where the second begins; empty
+ * segments are dropped.  The order of the bytes is unchanged.
+ *
+ * Returns the new number of segments (0 to @iovcnt), or -EINVAL for a NULL
+ * @iov with @iovcnt > 0 or a negative @iovcnt.  Wait-free.
+ */
+IOBUF_API int iobuf_iov_coalesce(struct iovec *iov, int iovcnt);
+
+/*
+ * iobuf_iov_max - IOV_MAX of this system, from sysconf(_SC_IOV_MAX).
+ *
+ * Returns the most segments one readv/writev accepts.  Wait-free.
+ */
+IOBUF_API int iobuf_iov_max(void);
+
+/*
+ * iobuf_writev_full - write all of *@iov to @fd.
+ *
+ * Calls writev(2) in chunks of at most IOV_MAX segments, retries on EINTR,
+ * and advances *@iov and *@iovcnt past what was written.  On a blocking
+ * descriptor it returns when everything is written or an error occurs; on
+ * a non-blocking one it also returns when writev reports EAGAIN, leaving
+ * *@iov at the first unwritten byte so that the caller resumes there.
+ *
+ * Returns the bytes written by this call (>= 0; fewer than the total only
+ * after EAGAIN), or a negative errno when the first writev fails: -EAGAIN,
+ * -EPIPE, -EBADF, ...  An error after some bytes were written returns the
+ * count; the next call reports the error.  -EINVAL for NULL pointers or a
+ * negative *@iovcnt.  Blocking as @fd is.
+ */
+IOBUF_API ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt);
+
+/*
+ * iobuf_readv_full - fill *@iov from @fd.
+ *
+ * Like iobuf_writev_full() for readv(2): returns once every segment is
+ * full, at end of file (a readv that returns 0), or at EAGAIN, with *@iov
+ * advanced past the bytes read.
+ *
+ * Returns the bytes read (0 at end of file before any byte), or a negative
+ * errno when the first readv fails.  -EINVAL as for iobuf_writev_full().
+ */
+IOBUF_API ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt);
+
+IOBUF_END_DECLS
+
+#endif /* IOBUF_IOV_H */
