@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * thread.h - what stress tests and benchmarks share: pinning threads to
+ * cores, a start barrier, a monotonic clock and a fast per-thread PRNG.
+ * Header-only; not installed.
+ */
+#ifndef IOBUF_TESTS_THREAD_H
+#define IOBUF_TESTS_THREAD_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Cores this process may run on. */
+static inline int th_ncpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+	return 1;
+}
+
+/*
+ * Pin the calling thread to the @i-th core it may run on (modulo their
+ * count).  Returns true when pinned; false leaves it to the scheduler.
+ */
+static inline bool th_pin(int i)
+{
+	cpu_set_t allowed, one;
+	int n = 0, want;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) == 0)
+		return false;
+	want = i % CPU_COUNT(&allowed);
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (!CPU_ISSET(c, &allowed))
+			continue;
+		if (n++ == want) {
+			CPU_ZERO(&one);
+			CPU_SET(c, &one);
+			return pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0;
+		}
+	}
+	return false;
+}
+
+static inline uint64_t th_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: per-thread, seeded by the caller. */
+static inline uint64_t th_rand(uint64_t *s)
+{
+	uint64_t x = *s ? *s : 0x9e3779b97f4a7c15u;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1du;
+}
+
+/* Run @fn(@args[i]) on @n threads pinned round-robin to the cores; join them. */
+static inline int th_run(int n, void *(*fn)(void *), void *args, size_t arg_size)
+{
+	pthread_t t[64];
+
+	if (n > 64)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (pthread_create(&t[i], NULL, fn, (char *)args + (size_t)i * arg_size) != 0)
+			return -1;
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	return 0;
+}
+
+#endif /* IOBUF_TESTS_THREAD_H */
