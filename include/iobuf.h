@@ -12,5 +12,7 @@
 #include <iobuf/arena.h>
 #include <iobuf/iov.h>
 #include <iobuf/scq.h>
+#include <iobuf/pool.h>
+#include <iobuf/tiers.h>
 
 #endif /* IOBUF_H */

@@ -64,6 +64,7 @@ static inline uint32_t iobuf__faa_32(uint32_t *p, uint32_t d) { return __atomic_
 static inline uint32_t iobuf__faa_32_acqrel(uint32_t *p, uint32_t d) { return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL); }
 static inline uint64_t iobuf__or_64_acqrel(uint64_t *p, uint64_t m) { return __atomic_fetch_or(p, m, __ATOMIC_ACQ_REL); }
 static inline void iobuf__or_64(uint64_t *p, uint64_t m) { (void)__atomic_fetch_or(p, m, __ATOMIC_RELAXED); }
+static inline uint64_t iobuf__fas_64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
 
 /* On failure *expected receives the value seen. */
 static inline bool iobuf__cas_64_acqrel(uint64_t *p, uint64_t *expected, uint64_t desired)
@@ -153,6 +154,11 @@ static inline uint64_t iobuf__or_64_acqrel(uint64_t *p, uint64_t m)
  * (`lock or`) instead of the CAS loop above.  Relaxed.
  */
 static inline void iobuf__or_64(uint64_t *p, uint64_t m) { ck_pr_or_64(p, m); }
+/*
+ * Atomic exchange (fetch-and-store), relaxed: a store that is also an RMW,
+ * so that iobuf__fence_rmw_load() orders it before later loads.
+ */
+static inline uint64_t iobuf__fas_64(uint64_t *p, uint64_t v) { return ck_pr_fas_64(p, v); }
 static inline bool iobuf__cas_64_acqrel(uint64_t *p, uint64_t *expected, uint64_t desired)
 {
 	bool ok;

@@ -238,9 +238,17 @@ static inline void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
 				 * sees ours, or we see its decrement and reset.
 				 */
 				iobuf__fence_rmw_load();
-				/* Reset only when needed: a store per enqueue would bounce the line. */
+				/*
+				 * Reset only when needed: a write per enqueue would bounce
+				 * the line.  An exchange, not a store: every shared write an
+				 * enqueue makes is then an RMW, so a caller's
+				 * iobuf__fence_rmw_load() after the enqueue orders all of it
+				 * before the caller's later loads (the pool's W1 handshake
+				 * with sleeping gets relies on it: a plain store could sit in
+				 * the store buffer while a sleeper reads the old threshold).
+				 */
 				if (iobuf__load_64(&q->threshold) != q->thr_full)
-					iobuf__store_64(&q->threshold, q->thr_full);
+					(void)iobuf__fas_64(&q->threshold, q->thr_full);
 				return;
 			}
 			/* The CAS failed: e holds the entry's new value; judge it again. */
