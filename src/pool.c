@@ -17,6 +17,18 @@
  * both), so the hot path keeps no shared counter for statistics; only
  * refusals, empty gets and waits, all off the common path, are counted.
  *
+ * Depot.  Caches (cache.c) move indices to and from the pool in whole
+ * magazines of M indices (Bonwick and Adams, "Magazines and Vmem", 2001).
+ * The depot is pool-owned: nmag magazines of M slots, an SCQ of the ids
+ * of the full ones and an SCQ of the ids of the empty ones.  Moving M
+ * buffers costs two SCQ operations and a copy of 4M bytes, instead of M
+ * SCQ operations.  Indices in the depot are free: an uncached get that
+ * finds the free queue empty takes a full magazine, keeps one index and
+ * gives the others to the queue, so no buffer hides there.  nmag is
+ * capacity / M + 2: full magazines never hold more than capacity / M,
+ * and the spare two cover drainers that still hold an id; a flush that
+ * finds no empty magazine all the same gives its indices to the queue.
+ *
  * Ordering edges (see doc/design.md):
  *   P1  put: the SCQ enqueue releases the buffer's bytes and meta[i];
  *       get: the SCQ dequeue that returns i acquires them.
@@ -24,7 +36,16 @@
  *       waiting get: waiters++ (an atomic RMW) before the retry of the
  *       queue.  With iobuf__fence_rmw_load() on both sides, at least
  *       one sees the other: the get finds the index, or the put sees the
- *       waiter and bumps wake_seq, which the futex re-checks.
+ *       waiter and bumps wake_seq, which the futex re-checks.  A flush
+ *       into the depot is such a put (its only shared writes before the
+ *       fence are the SCQ's RMWs), and the retry looks in the depot too.
+ *   D1  flush: the enqueue of a full magazine's id releases the indices
+ *       written into its slots (and, through P1 or the cache's own
+ *       order, the buffers' bytes and generations); the dequeue of that
+ *       id (a cache's refill, or an uncached get) acquires them.
+ *   D2  drain: the enqueue of an empty magazine's id releases the
+ *       drainer's reads of its slots; the flusher's dequeue of the id
+ *       acquires them, so its writes cannot overtake those reads.
  */
 #include "config.h"
 
@@ -77,6 +98,13 @@ struct iobuf_pool {
 	struct iobuf_arena arena;
 	bool valgrind;
 
+	/* The depot (read-only fields; the SCQs are the shared state). */
+	uint32_t mag;             /* indices per magazine; 0: no depot */
+	uint32_t nmag;            /* magazines */
+	uint32_t *mag_slots;      /* nmag * mag indices */
+	struct iobuf_scq *full;   /* ids of full magazines */
+	struct iobuf_scq *empty;  /* ids of empty magazines */
+
 	/* Written off the common path only. */
 	alignas(IOBUF_CACHELINE) uint64_t empty_gets;
 	uint64_t waits;
@@ -89,8 +117,14 @@ struct iobuf_pool {
 	alignas(IOBUF_CACHELINE) uint32_t waiters;
 	uint32_t wake_seq; /* the futex word */
 
-	/* Written by caches in batches, and when the high-water mark rises. */
-	alignas(IOBUF_CACHELINE) uint64_t cached;
+	/*
+	 * Read by caches on their slow paths, written when a get finds the
+	 * pool empty while caches are attached: a request to give back.
+	 */
+	alignas(IOBUF_CACHELINE) uint32_t reclaim;
+
+	/* Written when a cache is created or destroyed, and when the high-water mark rises. */
+	alignas(IOBUF_CACHELINE) uint32_t caches;
 	uint32_t high_water;
 };
 
@@ -128,6 +162,65 @@ static inline void mark_used(struct iobuf_pool *p, uint32_t idx)
 }
 
 /* ---- create / destroy ----------------------------------------------------- */
+
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+/*
+ * Running under valgrind's memcheck (not callgrind or another tool, which
+ * have no use for the mempool requests): memcheck answers GET_VBITS with
+ * 1, any other tool leaves the request's default, 0.
+ */
+static bool under_memcheck(void)
+{
+	unsigned char byte = 0, vbits = 0;
+
+	if (!RUNNING_ON_VALGRIND)
+		return false;
+	return VALGRIND_GET_VBITS(&byte, &vbits, 1) == 1;
+}
+#endif
+
+static struct iobuf_scq *scq_alloc(uint32_t capacity, bool full)
+{
+	struct iobuf_scq *q;
+
+	if (posix_memalign((void **)&q, IOBUF_SCQ_ALIGN, iobuf_scq_memsize(capacity)) != 0)
+		return NULL;
+	if (iobuf_scq_init(q, capacity, full) < 0) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+static int depot_init(struct iobuf_pool *p, const struct iobuf_pool_config *cfg)
+{
+	uint32_t mag = cfg->magazine ? cfg->magazine : IOBUF_POOL_MAGAZINE_DEFAULT;
+
+	if (mag > IOBUF_POOL_MAGAZINE_MAX)
+		mag = IOBUF_POOL_MAGAZINE_MAX;
+	if (mag > cfg->capacity / IOBUF_POOL_MAGAZINE_DIV)
+		mag = cfg->capacity / IOBUF_POOL_MAGAZINE_DIV;
+	if (mag == 0)
+		return 0; /* too small to cache: no depot */
+	p->nmag = cfg->capacity / mag + 2;
+	p->mag_slots = malloc(sizeof(uint32_t) * (size_t)p->nmag * mag);
+	p->full = scq_alloc(p->nmag, false);
+	p->empty = scq_alloc(p->nmag, true);
+	if (!p->mag_slots || !p->full || !p->empty)
+		return -ENOMEM;
+	p->mag = mag;
+	return 0;
+}
+
+static void depot_fini(struct iobuf_pool *p)
+{
+	free(p->mag_slots);
+	free(p->full);
+	free(p->empty);
+	p->mag_slots = NULL;
+	p->full = p->empty = NULL;
+	p->mag = 0;
+}
 
 struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, uint64_t gen_base, uint64_t scq_start,
 					 int *err)
@@ -174,6 +267,9 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	rc = iobuf__scq_init_at(p->free, cfg->capacity, true, scq_start);
 	if (rc < 0)
 		goto fail;
+	rc = depot_init(p, cfg);
+	if (rc < 0)
+		goto fail;
 	rc = iobuf_arena_init(&p->arena, bytes, 0, cfg->arena_flags);
 	if (rc < 0)
 		goto fail;
@@ -185,7 +281,7 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	p->shape.tag = cfg->tag;
 
 #ifdef HAVE_VALGRIND_MEMCHECK_H
-	p->valgrind = RUNNING_ON_VALGRIND != 0;
+	p->valgrind = under_memcheck();
 	if (p->valgrind) {
 		VALGRIND_CREATE_MEMPOOL(p, 0, 0);
 		VALGRIND_MAKE_MEM_NOACCESS(p->arena.base, bytes);
@@ -199,6 +295,7 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 
 fail:
 	if (p) {
+		depot_fini(p);
 		free(p->free);
 		free(p->meta);
 		free(p);
@@ -225,6 +322,7 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 		VALGRIND_DESTROY_MEMPOOL(p);
 #endif
 	iobuf_arena_fini(&p->arena);
+	depot_fini(p);
 	iobuf_scq_fini(p->free);
 	free(p->free);
 	free(p->meta);
@@ -309,16 +407,32 @@ static inline void wake_sleepers(struct iobuf_pool *p)
 	}
 }
 
+/* Enqueue free indices; the caller wakes sleepers once it has enqueued all it will. */
+static void enqueue(struct iobuf_pool *p, const uint32_t *idx, int n)
+{
+	/* P1: the enqueue releases the buffers' bytes; pairs with the dequeue in get. */
+	if (n == 1)
+		iobuf_scq_enqueue(p->free, idx[0]);
+	else if (n > 1)
+		iobuf_scq_enqueue_bulk(p->free, idx, n);
+}
+
 void iobuf__pool_give(struct iobuf_pool *p, const uint32_t *idx, int n)
 {
 	if (n <= 0)
 		return;
-	/* P1: the enqueue releases the buffers' bytes; pairs with the dequeue in get. */
-	if (n == 1)
-		iobuf_scq_enqueue(p->free, idx[0]);
-	else
-		iobuf_scq_enqueue_bulk(p->free, idx, n);
+	enqueue(p, idx, n);
 	wake_sleepers(p);
+}
+
+/* Free indices in the shared structures: the queue and the depot's full magazines. */
+static uint32_t shared_free(const struct iobuf_pool *p)
+{
+	uint64_t n = iobuf_scq_count(p->free);
+
+	if (p->mag)
+		n += (uint64_t)p->mag * iobuf_scq_count(p->full);
+	return n < p->shape.capacity ? (uint32_t)n : p->shape.capacity;
 }
 
 void iobuf__pool_note_free(struct iobuf_pool *p, uint32_t free_now)
@@ -330,9 +444,17 @@ void iobuf__pool_note_free(struct iobuf_pool *p, uint32_t free_now)
 		;
 }
 
-void iobuf__pool_cached_add(struct iobuf_pool *p, int64_t delta)
+/*
+ * After a get: raise the high-water mark if it rose.  The queue's count
+ * alone bounds the free buffers from below, so the depot is read only
+ * when that bound says the mark may rise.
+ */
+static inline void note_taken(struct iobuf_pool *p)
 {
-	iobuf__faa_64(&p->cached, (uint64_t)delta);
+	uint32_t q = iobuf_scq_count(p->free);
+
+	if (p->shape.capacity - q > iobuf__load_32(&p->high_water))
+		iobuf__pool_note_free(p, p->mag ? shared_free(p) : q);
 }
 
 struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *p)
@@ -340,16 +462,152 @@ struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *p)
 	return p->free;
 }
 
+uint64_t *iobuf__pool_meta(struct iobuf_pool *p)
+{
+	return p->meta;
+}
+
+uint32_t iobuf__pool_magazine(const struct iobuf_pool *p)
+{
+	return p->mag;
+}
+
+bool iobuf__pool_debug(const struct iobuf_pool *p)
+{
+#ifdef IOBUF_POOL_ASAN
+	(void)p;
+	return true;
+#else
+	return p->valgrind;
+#endif
+}
+
+void iobuf__pool_attach(struct iobuf_pool *p, int delta)
+{
+	iobuf__faa_32(&p->caches, (uint32_t)delta);
+}
+
+uint32_t iobuf__pool_reclaim_epoch(const struct iobuf_pool *p)
+{
+	/* Relaxed: a hint; what a cache then gives back is ordered by P1/D1. */
+	return iobuf__load_32(&p->reclaim);
+}
+
+/* An empty get: count it, and ask attached caches to give back. */
+void iobuf__pool_note_empty(struct iobuf_pool *p)
+{
+	iobuf__faa_64(&p->empty_gets, 1);
+	if (iobuf__load_32(&p->caches) != 0)
+		iobuf__faa_32(&p->reclaim, 1);
+}
+
+/* ---- the depot ----------------------------------------------------------------- */
+
+/*
+ * Take one full magazine: copy its M indices to @out (room for M) and
+ * return M, or 0 when the depot holds none.
+ */
+static int depot_take(struct iobuf_pool *p, uint32_t *out)
+{
+	int id;
+
+	if (!p->mag)
+		return 0;
+	/* D1: pairs with D1 in depot_put(): the magazine's indices. */
+	id = iobuf_scq_dequeue(p->full);
+	if (id < 0)
+		return 0;
+	memcpy(out, p->mag_slots + (size_t)id * p->mag, sizeof(uint32_t) * p->mag);
+	/* D2: pairs with D2 in depot_put(): our reads of the slots come first. */
+	iobuf_scq_enqueue(p->empty, (uint32_t)id);
+	return (int)p->mag;
+}
+
+/*
+ * Store M indices from @idx as one full magazine.  Returns false (nothing
+ * stored) when no empty magazine is left.  The caller wakes sleepers.
+ */
+static bool depot_put(struct iobuf_pool *p, const uint32_t *idx)
+{
+	/* D2: pairs with D2 in depot_take(): the last drainer's reads are done. */
+	int id = iobuf_scq_dequeue(p->empty);
+
+	if (id < 0)
+		return false;
+	memcpy(p->mag_slots + (size_t)id * p->mag, idx, sizeof(uint32_t) * p->mag);
+	/* D1: pairs with D1 in depot_take(): publishes the indices (and the buffers, as P1 does). */
+	iobuf_scq_enqueue(p->full, (uint32_t)id);
+	return true;
+}
+
+/*
+ * Up to @want free indices (1 <= want) into @out from a depot magazine;
+ * what the magazine holds beyond @want goes to the free queue (and wakes
+ * sleepers).  The indices handed out are the magazine's last: the warmest.
+ */
+static int depot_drain(struct iobuf_pool *p, uint32_t *out, int want)
+{
+	uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
+	int n, keep;
+
+	n = depot_take(p, buf);
+	keep = n < want ? n : want;
+	memcpy(out, buf + n - keep, sizeof(uint32_t) * (size_t)keep);
+	iobuf__pool_give(p, buf, n - keep);
+	return keep;
+}
+
+int iobuf__pool_refill(struct iobuf_pool *p, uint32_t *out, int max)
+{
+	int got;
+
+	if (max <= 0)
+		return 0;
+	if (p->mag && (uint32_t)max >= p->mag) {
+		got = depot_take(p, out);
+		if (got > 0)
+			goto done;
+		max = (int)p->mag;
+	}
+	got = iobuf_scq_dequeue_burst(p->free, out, max);
+	if (got == 0 && p->mag)
+		got = depot_drain(p, out, max);
+	if (got == 0)
+		return 0;
+done:
+	iobuf__pool_note_free(p, shared_free(p));
+	return got;
+}
+
+void iobuf__pool_flush(struct iobuf_pool *p, const uint32_t *idx, int n)
+{
+	if (n <= 0)
+		return;
+	while (p->mag && (uint32_t)n >= p->mag && depot_put(p, idx)) {
+		idx += p->mag;
+		n -= (int)p->mag;
+	}
+	enqueue(p, idx, n);
+	/* W1: every shared write above is an SCQ RMW; the full magazines count for a sleeper too. */
+	wake_sleepers(p);
+}
+
 /* ---- get -------------------------------------------------------------------- */
 
-/* One dequeue: an index, or -ENOBUFS.  P1 acquire is inside the dequeue. */
+/* One dequeue: an index, or -ENOBUFS.  P1 (or D1) acquire is inside the dequeue. */
 static inline int dequeue(struct iobuf_pool *p)
 {
 	int idx = iobuf_scq_dequeue(p->free);
 
-	if (IOBUF_UNLIKELY(idx < 0))
-		return -ENOBUFS;
-	iobuf__pool_note_free(p, iobuf_scq_count(p->free));
+	if (IOBUF_UNLIKELY(idx < 0)) {
+		uint32_t one;
+
+		/* The queue is empty: buffers may sit in the depot's magazines. */
+		if (depot_drain(p, &one, 1) == 0)
+			return -ENOBUFS;
+		idx = (int)one;
+	}
+	note_taken(p);
 	return idx;
 }
 
@@ -361,7 +619,7 @@ int iobuf_pool_get(struct iobuf_pool *p, iobuf_handle_t *h)
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_UNLIKELY(idx < 0)) {
-		iobuf__faa_64(&p->empty_gets, 1);
+		iobuf__pool_note_empty(p);
 		return idx;
 	}
 	*h = iobuf__pool_take(p, (uint32_t)idx);
@@ -376,7 +634,7 @@ int iobuf_pool_get_index(struct iobuf_pool *p)
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_UNLIKELY(idx < 0)) {
-		iobuf__faa_64(&p->empty_gets, 1);
+		iobuf__pool_note_empty(p);
 		return idx;
 	}
 	(void)iobuf__pool_take(p, (uint32_t)idx);
@@ -418,7 +676,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 	idx = dequeue(p);
 	if (IOBUF_LIKELY(idx >= 0))
 		goto got;
-	iobuf__faa_64(&p->empty_gets, 1);
+	iobuf__pool_note_empty(p);
 	if (timeout_ns == 0)
 		goto timeout;
 	deadline = deadline_after(timeout_ns);
@@ -449,6 +707,9 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 			idx = -ETIMEDOUT;
 			break;
 		}
+		/* About to sleep: ask caches again (each that sees it flushes, and wakes us). */
+		if (iobuf__load_32(&p->caches) != 0)
+			iobuf__faa_32(&p->reclaim, 1);
 		/* Returns at once if a put bumped wake_seq since we read it. */
 		futex(&p->wake_seq, FUTEX_WAIT_PRIVATE, seq, deadline == UINT64_MAX ? NULL : &ts);
 	}
@@ -475,6 +736,13 @@ int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 		int want = n - got < 64 ? n - got : 64;
 		int k = iobuf_scq_dequeue_burst(p->free, idx, want);
 
+		while (k < want) {
+			int d = depot_drain(p, idx + k, want - k);
+
+			if (d == 0)
+				break;
+			k += d;
+		}
 		for (int i = 0; i < k; i++)
 			hs[got + i] = iobuf__pool_take(p, idx[i]);
 		got += k;
@@ -482,9 +750,9 @@ int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 			break;
 	}
 	if (got > 0)
-		iobuf__pool_note_free(p, iobuf_scq_count(p->free));
+		note_taken(p);
 	if (got < n)
-		iobuf__faa_64(&p->empty_gets, 1);
+		iobuf__pool_note_empty(p);
 	return got;
 }
 
@@ -500,16 +768,23 @@ int iobuf_pool_get_bulk(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 	if (n > 64 && !(idx = malloc(sizeof(*idx) * (size_t)n)))
 		return -ENOMEM;
 	got = iobuf_scq_dequeue_burst(p->free, idx, n);
+	while (got < n) {
+		int k = depot_drain(p, idx + got, n - got);
+
+		if (k == 0)
+			break;
+		got += k;
+	}
 	if (got < n) {
 		/* All or nothing: the indices go back untouched (their slots stayed even). */
 		if (got > 0)
 			iobuf__pool_give(p, idx, got);
-		iobuf__faa_64(&p->empty_gets, 1);
+		iobuf__pool_note_empty(p);
 		if (idx != small)
 			free(idx);
 		return -ENOBUFS;
 	}
-	iobuf__pool_note_free(p, iobuf_scq_count(p->free));
+	note_taken(p);
 	for (int i = 0; i < n; i++)
 		hs[i] = iobuf__pool_take(p, idx[i]);
 	if (idx != small)
@@ -559,12 +834,10 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 	return first_err;
 }
 
-int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
+int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
 {
 	uint64_t m;
 
-	if (IOBUF_UNLIKELY(!p))
-		return -EINVAL;
 	if (IOBUF_UNLIKELY(idx >= p->shape.capacity))
 		return refuse(p, -EINVAL);
 	m = iobuf__load_64(&p->meta[idx]);
@@ -573,6 +846,23 @@ int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
 			return refuse(p, -EALREADY);
 	} while (!iobuf__cas_64(&p->meta[idx], &m, m + 1));
 	mark_free(p, idx);
+	return 0;
+}
+
+void iobuf__pool_refuse(struct iobuf_pool *p, int rc)
+{
+	(void)refuse(p, rc);
+}
+
+int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
+{
+	int rc;
+
+	if (IOBUF_UNLIKELY(!p))
+		return -EINVAL;
+	rc = iobuf__pool_release_index(p, idx);
+	if (IOBUF_UNLIKELY(rc < 0))
+		return rc;
 	iobuf__pool_give(p, &idx, 1);
 	return 0;
 }
@@ -626,9 +916,17 @@ int iobuf_pool_stats(const struct iobuf_pool *p, struct iobuf_pool_stats *st)
 		events += m;
 		in_use += m & 1;
 	}
-	cached = iobuf__load_64(&p->cached);
-	if (cached > cap - in_use)
-		cached = cap - in_use; /* a cache mid-refill: its count lags its indices */
+	cached = 0;
+	if (iobuf__load_32(&p->caches) != 0) {
+		/*
+		 * Caches keep no shared count (their fast paths write only their
+		 * own lines): what is neither handed out nor in the queue or the
+		 * depot is in a cache.  Exact when no call is in flight.
+		 */
+		uint32_t fr = shared_free(p);
+
+		cached = fr < cap - in_use ? cap - in_use - fr : 0;
+	}
 	st->capacity = cap;
 	st->in_use = (uint32_t)in_use;
 	st->cached = (uint32_t)cached;

@@ -13,6 +13,7 @@
 #include <iobuf/tiers.h>
 
 #include "atomic.h"
+#include "tiers.h"
 #include "util.h"
 
 static const uint32_t default_capacity[IOBUF_TIER_COUNT] = {4096, 4096, 2048, 1024, 512, 128, 32, 8};
@@ -129,6 +130,7 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 			.capacity = cfg->capacity[t],
 			.arena_flags = cfg->arena_flags,
 			.tag = (unsigned)t,
+			.magazine = cfg->magazine,
 		};
 
 		if (pc.capacity == 0)
@@ -159,6 +161,16 @@ struct iobuf_pool *iobuf_set_pool(const struct iobuf_set *s, int tier)
 	if (!s || tier < 0 || tier >= IOBUF_TIER_COUNT)
 		return NULL;
 	return s->pool[tier];
+}
+
+unsigned iobuf__set_flags(const struct iobuf_set *s)
+{
+	return s->flags;
+}
+
+void iobuf__set_note_spill(struct iobuf_set *s)
+{
+	iobuf__faa_64(&s->spills, 1);
 }
 
 /* Try the larger tiers after @tier; count a spill on success. */

@@ -6,10 +6,13 @@
  * SCQ queue of the free indices (it starts full), and per-slot metadata
  * kept out of band, so the buffers stay packed back to back.  A buffer is
  * named by its index, or by a checked handle that adds the pool's tag and
- * the slot's generation.
+ * the slot's generation.  Pools of 16 buffers or more also have a depot:
+ * whole magazines of free indices that per-thread caches (iobuf/cache.h)
+ * exchange in one operation; every get below looks there too when the
+ * queue is empty, so a free buffer is never out of reach of any get.
  *
  * Ownership: at every instant each index is in exactly one place: the free
- * queue, one cache (iobuf/cache.h), or one owner.  A put of a buffer that
+ * queue or the depot (both "free"), one cache, or one owner.  A put of a buffer that
  * is already free is refused (-EALREADY), and so is a handle whose buffer
  * was put and handed out again since (-ESTALE).  No sequence of bad calls
  * corrupts the pool.
@@ -72,11 +75,29 @@ static inline uint32_t iobuf_handle_generation(iobuf_handle_t h)
 	return (uint32_t)(h >> 32);
 }
 
+/*
+ * Indices per magazine of a pool's depot (iobuf/cache.h) when the config
+ * says 0, and the divisor that bounds it: a magazine holds at most
+ * capacity / IOBUF_POOL_MAGAZINE_DIV indices, so that one cache (two
+ * magazines at most) never holds more than an eighth of a pool.
+ */
+#define IOBUF_POOL_MAGAZINE_DEFAULT 64
+#define IOBUF_POOL_MAGAZINE_DIV 16
+#define IOBUF_POOL_MAGAZINE_MAX 1024
+
 struct iobuf_pool_config {
 	size_t buf_size;      /* bytes per buffer, >= 1 */
 	uint32_t capacity;    /* buffers, 1 .. IOBUF_POOL_MAX_CAPACITY */
 	unsigned arena_flags; /* IOBUF_ARENA_* for the buffers' arena */
 	unsigned tag;         /* 0..7, stamped into every handle; a handle with another tag is refused */
+	/*
+	 * Indices per depot magazine, the unit in which caches refill and
+	 * flush (0: IOBUF_POOL_MAGAZINE_DEFAULT).  Lowered to capacity /
+	 * IOBUF_POOL_MAGAZINE_DIV and to IOBUF_POOL_MAGAZINE_MAX; when that
+	 * is 0 (capacity below 16) the
+	 * pool has no depot and caches pass its buffers straight through.
+	 */
+	uint32_t magazine;
 };
 
 /* A snapshot of a pool's counters; see iobuf_pool_stats(). */
@@ -137,8 +158,11 @@ IOBUF_API void iobuf_pool_destroy(struct iobuf_pool *pool);
  * iobuf_pool_get - take a free buffer.
  *
  * Returns 0 and stores its handle in *@h, -ENOBUFS when every buffer is out
- * (at once: it never waits), or -EINVAL for NULL arguments.  Acquires the
- * bytes the previous owner wrote before its put.  Any thread; lock-free.
+ * (at once: it never waits), or -EINVAL for NULL arguments.  "Out" counts
+ * the free buffers that caches hold: a get does not see them (when caches
+ * are attached, an empty get asks them to give back; see iobuf/cache.h).
+ * Acquires the bytes the previous owner wrote before its put.  Any
+ * thread; lock-free.
  */
 IOBUF_API int iobuf_pool_get(struct iobuf_pool *pool, iobuf_handle_t *h);
 
@@ -146,8 +170,9 @@ IOBUF_API int iobuf_pool_get(struct iobuf_pool *pool, iobuf_handle_t *h);
  * iobuf_pool_get_wait - take a free buffer, waiting up to @timeout_ns.
  *
  * Spins briefly, then yields, then sleeps on a futex that a put wakes (a
- * put makes a system call only while some get sleeps).  @timeout_ns < 0
- * waits without limit; 0 tries once.
+ * put, or a cache's flush, makes a system call only while some get
+ * sleeps).  Before sleeping it asks attached caches to give back.
+ * @timeout_ns < 0 waits without limit; 0 tries once.
  *
  * Returns 0 and *@h, -ETIMEDOUT when no buffer came back in time, or
  * -EINVAL.  Ordering as iobuf_pool_get().  Any thread; blocking.
@@ -243,7 +268,9 @@ IOBUF_API const struct iobuf_arena *iobuf_pool_arena(const struct iobuf_pool *po
  *
  * Exact when no thread uses the pool; while they do, each figure is one
  * that held during the call.  free + cached + in_use == capacity always
- * holds in the snapshot.  Costs O(capacity): for monitoring, not for the
+ * holds in the snapshot.  "free" counts the queue and the depot; while
+ * caches are attached, "cached" is what is neither free nor handed out
+ * (caches keep no shared count).  Costs O(capacity): for monitoring, not for the
  * hot path (which keeps no shared counter of its own for it).
  * Returns 0 or -EINVAL.  Any thread; wait-free.
  */

@@ -58,6 +58,7 @@ struct iobuf_set_config {
 	uint32_t capacity[IOBUF_TIER_COUNT]; /* buffers per tier; 0 leaves the tier out */
 	unsigned arena_flags;                /* IOBUF_ARENA_* for every tier's arena */
 	unsigned flags;                      /* enum iobuf_set_flags */
+	uint32_t magazine;                   /* indices per depot magazine, every tier (0: 64); see iobuf_pool_config */
 };
 
 struct iobuf_set;
