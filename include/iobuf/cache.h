@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * iobuf/cache.h - a per-thread front cache for a set or a pool.
+ *
+ * A cache is an object its owner thread creates, uses and destroys; the
+ * library keeps no list of caches, no thread-local state and no global.
+ * It holds, for each tier, a LIFO stack of free indices: a get pops the
+ * warmest buffer (the one put last), a put pushes it back.  The common
+ * path touches only the owner's lines: the stack, its count and the
+ * slot's generation word.  It has no atomic read-modify-write and no
+ * fence, and it is inline (below), as DPDK's rte_mempool_get() is.
+ *
+ * Refill and flush move whole magazines of M indices (the pool's
+ * magazine size, 64 by default) between the stack and the pool's depot
+ * (Bonwick and Adams, "Magazines and Vmem", USENIX 2001): a get on an
+ * empty stack loads one full magazine, a put on a full stack (2M) gives
+ * the older M back.  A magazine costs two SCQ operations and a copy, so
+ * buffers got on one thread and put on another reach the getter again
+ * at one shared operation per M buffers.
+ *
+ * Bound.  A cache holds at most 2M free buffers of a tier, and M is at
+ * most capacity / 16, so one cache never holds more than an eighth of a
+ * tier.  Tiers with fewer than 16 buffers are not cached at all: their
+ * gets and puts go straight to the pool.
+ *
+ * Empty pool.  Free buffers held by other threads' caches are not
+ * visible to a get: when the pool's queue and depot are empty, a get
+ * (cached or not) returns -ENOBUFS, and a waiting get sleeps.  Both then
+ * ask for a reclaim: every cache that sees the request on its next
+ * out-of-line call (a refill, a flush, iobuf_cache_flush()) gives its
+ * whole stack of that tier back, which wakes the sleeper.  A thread that
+ * goes idle should call iobuf_cache_flush() (or destroy its cache).
+ *
+ * Checks.  A cached put checks the handle (or the index) against the
+ * slot's generation as iobuf_pool_put() does, and flips it: a double put
+ * returns -EALREADY, a stale handle -ESTALE, a foreign one -EINVAL, and
+ * nothing changes.  One case needs a locked instruction, the whole cost
+ * of the fast path, to be caught: two threads putting the same handle at
+ * the same instant, with nothing ordering the two puts.  The fast path
+ * does not pay for it; IOBUF_CACHE_STRICT does (every put then takes the
+ * pool's compare-and-swap), and so do builds under ASan and runs under
+ * valgrind, which mark every free buffer.
+ *
+ * Statistics.  Gets and puts through a cache count in iobuf_pool_stats()
+ * as any other (they are read off the generations); buffers in caches
+ * show as "cached", buffers in the depot as "free", and
+ * free + cached + in_use == capacity.
+ *
+ * Synchronization:
+ *
+ *   call                                  | may run concurrently with
+ *   --------------------------------------+--------------------------------
+ *   any call on cache C                   | nothing else on C: C belongs to
+ *                                         | one thread at a time (hand it
+ *                                         | over with a release/acquire)
+ *   any call on C                         | any call on another cache and
+ *                                         | any pool or set call, on the
+ *                                         | same pools, from any thread
+ *   iobuf_cache_create, _destroy          | as above; destroy of C: nothing
+ *                                         | on C
+ *
+ * A buffer got through one cache may be put through another, or through
+ * the pool, and the other way round.
+ *
+ * Memory ordering: a put (through any cache or the pool) releases the
+ * buffer's bytes to the get that next returns it (through any cache or
+ * the pool), as in iobuf/pool.h: within one cache the owner's program
+ * order does it, across caches the flush and refill of the magazine that
+ * carries the index (edge D1 in doc/design.md).
+ *
+ * Progress: the inline fast paths are wait-free (a bounded number of
+ * steps on the owner's memory); refill, flush and every other
+ * out-of-line call are lock-free.
+ */
+#ifndef IOBUF_CACHE_H
+#define IOBUF_CACHE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <iobuf/common.h>
+#include <iobuf/pool.h>
+#include <iobuf/tiers.h>
+
+IOBUF_BEGIN_DECLS
+
+/* Cache policies, OR'ed into iobuf_cache_config.flags. */
+enum iobuf_cache_flags {
+	/*
+	 * Every call out of line, every put a compare-and-swap on the slot's
+	 * generation: two puts of one handle racing on two threads are then
+	 * told apart too (one wins, the other gets -EALREADY).  Slower.
+	 */
+	IOBUF_CACHE_STRICT = 1u << 0,
+};
+
+struct iobuf_cache_config {
+	unsigned flags; /* enum iobuf_cache_flags */
+};
+
+/*
+ * The layout below is public only so that the fast paths can be inline.
+ * Every field is private: read or write none of them.
+ */
+struct iobuf_cache_tier {
+	uint32_t n;             /* free indices on the stack; stack[n-1] is the warmest */
+	uint32_t lim;           /* the fast paths run while 0 < n <= lim and n < lim; 0: never */
+	uint32_t *stack;        /* 2 * magazine slots */
+	uint64_t *gen;          /* the pool's slot generations */
+	uint32_t capacity;      /* the pool's capacity; 0 for a tier the cache does not serve */
+	uint32_t spare;
+	uint64_t hbits;         /* mark and tag bits of this tier's handles */
+	struct iobuf_pool *pool;
+	uint8_t *base;          /* the pool's buffer 0 */
+	size_t stride;          /* the pool's stride */
+};
+
+struct iobuf_cache {
+	struct iobuf_cache_tier *one; /* pool-bound: the pool's tier; set-bound: a stand-in that serves nothing */
+	size_t one_size;              /* pool-bound: the pool's buffer size; set-bound: 0 */
+	struct iobuf_set *set;        /* set-bound: the set */
+	unsigned flags;
+	uint32_t spare;
+	uint64_t pad[4];
+	struct iobuf_cache_tier tier[IOBUF_TIER_COUNT + 1]; /* by tag; [8] is the stand-in */
+	/* ... and, out of the caller's sight, the cold state and the stacks. */
+};
+
+/*
+ * iobuf_cache_create - a cache over the eight tiers of @set.
+ *
+ * @cfg may be NULL (no flags).  The cache starts empty and fills on its
+ * first gets.  Returns the cache, or NULL with *@err (when @err is not
+ * NULL) -EINVAL (NULL @set, unknown flags) or -ENOMEM.  The caller owns
+ * it: one thread at a time uses it, and someone destroys it before the
+ * set.  Orders nothing.  Blocking (it allocates); thread-safe.
+ */
+IOBUF_API struct iobuf_cache *iobuf_cache_create(struct iobuf_set *set, const struct iobuf_cache_config *cfg,
+						 int *err);
+
+/*
+ * iobuf_cache_create_pool - a cache over the single pool @pool.
+ *
+ * As iobuf_cache_create(); the raw-index calls (iobuf_cache_get_index()...)
+ * work on this form only.  Returns the cache, or NULL with *@err -EINVAL
+ * (NULL @pool, unknown flags) or -ENOMEM.  Blocking; thread-safe.
+ */
+IOBUF_API struct iobuf_cache *iobuf_cache_create_pool(struct iobuf_pool *pool, const struct iobuf_cache_config *cfg,
+						      int *err);
+
+/*
+ * iobuf_cache_destroy - flush @cache (see iobuf_cache_flush()) and free it.
+ *
+ * Buffers handed out through it stay valid: put them through the pool,
+ * the set or another cache.  NULL is ignored.  Releases what the flush
+ * releases.  Only the owner, with no other call on @cache running or to
+ * come; lock-free but for free().
+ */
+IOBUF_API void iobuf_cache_destroy(struct iobuf_cache *cache);
+
+/*
+ * iobuf_cache_flush - give every free buffer @cache holds back to its pool.
+ *
+ * Whole magazines go to the depot, the rest to the free queue; sleeping
+ * gets are woken.  Returns the number of buffers given back (>= 0), or
+ * -EINVAL for NULL.  Releases the buffers' bytes to their next getters
+ * (P1, D1).  Owner thread only; lock-free.
+ */
+IOBUF_API int iobuf_cache_flush(struct iobuf_cache *cache);
+
+/*
+ * iobuf_cache_count - free buffers of @tier that @cache holds.
+ *
+ * @tier is the tier of a set-bound cache, or the pool's tag for a
+ * pool-bound one.  Returns the count (0 .. 2 x magazine), or -EINVAL.
+ * Owner thread only; wait-free.
+ */
+IOBUF_API int iobuf_cache_count(const struct iobuf_cache *cache, int tier);
+
+/* ---- out-of-line forms: same contracts as the inline calls below -------- */
+
+/*
+ * The inline calls below run their common case in the caller and call
+ * these for everything else (an empty or full stack, an error, a strict
+ * or debugging cache).  Each is a complete implementation of the call of
+ * the same name without _slow, with the same contract; calling one
+ * directly is correct, only slower.
+ */
+IOBUF_API int iobuf_cache_get_slow(struct iobuf_cache *cache, size_t size, iobuf_handle_t *h);
+IOBUF_API int iobuf_cache_put_slow(struct iobuf_cache *cache, iobuf_handle_t h);
+IOBUF_API int iobuf_cache_get_index_slow(struct iobuf_cache *cache);
+IOBUF_API int iobuf_cache_put_index_slow(struct iobuf_cache *cache, uint32_t idx);
+IOBUF_API int iobuf_cache_get_bulk_slow(struct iobuf_cache *cache, size_t size, iobuf_handle_t *hs, int n);
+IOBUF_API int iobuf_cache_put_bulk_slow(struct iobuf_cache *cache, const iobuf_handle_t *hs, int n);
+IOBUF_API int iobuf_cache_get_index_bulk_slow(struct iobuf_cache *cache, uint32_t *idx, int n);
+IOBUF_API int iobuf_cache_put_index_bulk_slow(struct iobuf_cache *cache, const uint32_t *idx, int n);
+
+/* ---- inline fast paths ----------------------------------------------------- */
+
+/*
+ * The slot generations are shared words (the pool's statistics read them
+ * from any thread), so the fast paths read and write them atomically,
+ * relaxed: a plain mov on x86-64 and arm64.  These two are the only
+ * atomics spelled outside src/atomic.h; they order nothing (every edge is
+ * in the out-of-line code).
+ */
+static inline uint64_t iobuf__cache_gen_load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void iobuf__cache_gen_store(uint64_t *p, uint64_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* The tier of a size, for 1 <= size <= IOBUF_MAX_SIZE (see iobuf_tier_for_size()). */
+static inline unsigned iobuf__cache_tier_of(size_t size)
+{
+	return (unsigned)(61 - __builtin_clzll((unsigned long long)((size - 1) | 15))) >> 1;
+}
+
+/*
+ * iobuf_cache_get - take a buffer of at least @size bytes through @cache.
+ *
+ * Pops the tier's warmest free buffer; on an empty stack, loads a
+ * magazine from the pool first.  Returns 0 and *@h (on failure *@h is
+ * IOBUF_HANDLE_NONE); -EINVAL for @size 0 or NULL arguments; -EMSGSIZE for a size above the largest tier (or,
+ * pool-bound, above the pool's buffer size); -ENOBUFS when the pool has
+ * no free buffer outside other caches (and, with IOBUF_SET_SPILL, no
+ * larger tier has one either).  Acquires the bytes written before the
+ * buffer's last put.  Owner thread only; wait-free on the inline path,
+ * lock-free on a refill.
+ */
+static inline int iobuf_cache_get(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t n, idx;
+	uint64_t g;
+
+	if (IOBUF_UNLIKELY(!h))
+		return -EINVAL;
+	if (IOBUF_UNLIKELY(!c)) {
+		*h = IOBUF_HANDLE_NONE;
+		return -EINVAL;
+	}
+	if (c->one_size) {
+		if (IOBUF_UNLIKELY(size - 1 >= c->one_size))
+			goto slow;
+		t = c->one;
+	} else {
+		if (IOBUF_UNLIKELY(size - 1 >= IOBUF_MAX_SIZE))
+			goto slow;
+		t = &c->tier[iobuf__cache_tier_of(size)];
+	}
+	n = t->n;
+	if (IOBUF_UNLIKELY(n - 1 >= t->lim))
+		goto slow;
+	idx = t->stack[n - 1];
+	t->n = n - 1;
+	{
+		uint64_t *gp = &t->gen[idx], hbits = t->hbits;
+
+		g = iobuf__cache_gen_load(gp) + 1;
+		iobuf__cache_gen_store(gp, g);
+		*h = (g << 32) | hbits | idx;
+	}
+	return 0;
+slow: {
+	/*
+	 * Through a temporary: the slow path's pointer escapes, and were it
+	 * @h, the caller's handle could no longer live in a register.
+	 */
+	iobuf_handle_t tmp = IOBUF_HANDLE_NONE;
+	int rc = iobuf_cache_get_slow(c, size, &tmp);
+
+	*h = tmp;
+	return rc;
+}
+}
+
+/*
+ * iobuf_cache_put - return the buffer of handle @h through @cache.
+ *
+ * Pushes it on its tier's stack; on a full stack, flushes the older
+ * magazine to the pool first.  Returns 0; -EINVAL when @h is not a
+ * handle of the cache's set or pool; -EALREADY for a double put; -ESTALE
+ * when the buffer was handed out again since @h was issued (see the
+ * header comment for the one race only IOBUF_CACHE_STRICT catches).  A
+ * refused put changes nothing but the pool's refusal counters.  Releases
+ * the buffer's bytes to its next getter.  Owner thread only; wait-free
+ * on the inline path, lock-free on a flush.
+ */
+static inline int iobuf_cache_put(struct iobuf_cache *c, iobuf_handle_t h)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t idx, n;
+
+	if (IOBUF_UNLIKELY(!c))
+		return iobuf_cache_put_slow(c, h);
+	t = &c->tier[iobuf_handle_tag(h)];
+	/* The index when the mark and tag bits are this tier's; else >= 2^28 > capacity. */
+	idx = (uint32_t)h - (uint32_t)t->hbits;
+	n = t->n;
+	if (IOBUF_LIKELY((idx < t->capacity) & (n < t->lim))) {
+		/* Fields into locals first: the atomic store below would make the compiler reload them. */
+		uint32_t *stack = t->stack;
+		uint64_t *gp = &t->gen[idx], g = iobuf__cache_gen_load(gp);
+
+		if (IOBUF_LIKELY((uint32_t)g == (uint32_t)(h >> 32) && (g & 1))) {
+			stack[n] = idx;
+			t->n = n + 1;
+			iobuf__cache_gen_store(gp, g + 1);
+			return 0;
+		}
+	}
+	return iobuf_cache_put_slow(c, h);
+}
+
+/*
+ * iobuf_cache_get_index - take a buffer by raw index (pool-bound cache).
+ *
+ * As iobuf_cache_get() without a handle.  Returns the index (>= 0),
+ * -ENOBUFS, or -EINVAL (NULL, or a set-bound cache).  Address the buffer
+ * with iobuf_pool_index_buf().  Ordering and progress as
+ * iobuf_cache_get().
+ */
+static inline int iobuf_cache_get_index(struct iobuf_cache *c)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t n, idx;
+	uint64_t *gp;
+
+	if (IOBUF_UNLIKELY(!c))
+		return iobuf_cache_get_index_slow(c);
+	t = c->one;
+	n = t->n;
+	if (IOBUF_UNLIKELY(n - 1 >= t->lim))
+		return iobuf_cache_get_index_slow(c);
+	idx = t->stack[n - 1];
+	t->n = n - 1;
+	gp = &t->gen[idx];
+	iobuf__cache_gen_store(gp, iobuf__cache_gen_load(gp) + 1);
+	return (int)idx;
+}
+
+/*
+ * iobuf_cache_put_index - return buffer @idx (pool-bound cache).
+ *
+ * Returns 0, -EINVAL (an index out of range, NULL, a set-bound cache) or
+ * -EALREADY (the buffer is free).  A put of an index that was handed out
+ * again since cannot be told apart here: that is what handles are for.
+ * Ordering and progress as iobuf_cache_put().
+ */
+static inline int iobuf_cache_put_index(struct iobuf_cache *c, uint32_t idx)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t n;
+
+	if (IOBUF_UNLIKELY(!c))
+		return iobuf_cache_put_index_slow(c, idx);
+	t = c->one;
+	n = t->n;
+	if (IOBUF_LIKELY(n < t->lim && idx < t->capacity)) {
+		uint32_t *stack = t->stack;
+		uint64_t *gp = &t->gen[idx], g = iobuf__cache_gen_load(gp);
+
+		if (IOBUF_LIKELY(g & 1)) {
+			stack[n] = idx;
+			t->n = n + 1;
+			iobuf__cache_gen_store(gp, g + 1);
+			return 0;
+		}
+	}
+	return iobuf_cache_put_index_slow(c, idx);
+}
+
+/*
+ * iobuf_cache_get_index_bulk - take exactly @n buffers by index, or none.
+ *
+ * Moves the top @n indices of the stack to @idx (refilling from the pool
+ * as needed).  Returns 0; -ENOBUFS (nothing taken) when fewer than @n
+ * are free outside other caches; -EINVAL for NULL, @n < 0 or a set-bound
+ * cache.  Ordering as iobuf_cache_get(); owner thread only; wait-free
+ * when the stack holds @n, else lock-free.
+ */
+static inline int iobuf_cache_get_index_bulk(struct iobuf_cache *c, uint32_t *idx, int n)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t have;
+
+	if (IOBUF_UNLIKELY(!c || !idx))
+		return iobuf_cache_get_index_bulk_slow(c, idx, n);
+	t = c->one;
+	have = t->n;
+	/* 1 <= n <= have <= lim; lim 0 never passes. */
+	if (IOBUF_UNLIKELY((uint32_t)n - 1 >= have || have > t->lim))
+		return iobuf_cache_get_index_bulk_slow(c, idx, n);
+	have -= (uint32_t)n;
+	t->n = have;
+	{
+		const uint32_t *src = t->stack + have;
+		uint64_t *gen = t->gen;
+
+		for (int i = 0; i < n; i++) {
+			uint32_t x = src[i];
+
+			idx[i] = x;
+			iobuf__cache_gen_store(&gen[x], iobuf__cache_gen_load(&gen[x]) + 1);
+		}
+	}
+	return 0;
+}
+
+/*
+ * iobuf_cache_put_index_bulk - return @n buffers by index.
+ *
+ * Every valid index is put; an invalid one is refused as by
+ * iobuf_cache_put_index() and does not stop the others.  Returns 0 when
+ * all were put, else the error of the first refused; -EINVAL for NULL,
+ * @n < 0 or a set-bound cache.  Ordering and progress as
+ * iobuf_cache_put().
+ */
+static inline int iobuf_cache_put_index_bulk(struct iobuf_cache *c, const uint32_t *idx, int n)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t have;
+	int i;
+
+	if (IOBUF_UNLIKELY(!c || !idx || n < 0))
+		return iobuf_cache_put_index_bulk_slow(c, idx, n);
+	t = c->one;
+	have = t->n;
+	if (IOBUF_UNLIKELY((uint32_t)n > t->lim - have || have >= t->lim))
+		return iobuf_cache_put_index_bulk_slow(c, idx, n);
+	{
+		uint32_t *dst = t->stack + have, cap = t->capacity;
+		uint64_t *gen = t->gen;
+
+		for (i = 0; i < n; i++) {
+			uint32_t x = idx[i];
+			uint64_t g;
+
+			if (IOBUF_UNLIKELY(x >= cap))
+				break;
+			g = iobuf__cache_gen_load(&gen[x]);
+			if (IOBUF_UNLIKELY(!(g & 1)))
+				break;
+			dst[i] = x;
+			iobuf__cache_gen_store(&gen[x], g + 1);
+		}
+	}
+	t->n = have + (uint32_t)i;
+	if (IOBUF_UNLIKELY(i < n))
+		return iobuf_cache_put_index_bulk_slow(c, idx + i, n - i);
+	return 0;
+}
+
+/*
+ * iobuf_cache_get_bulk - take exactly @n buffers of at least @size bytes, or none.
+ *
+ * As iobuf_cache_get_index_bulk() with handles, on a set- or pool-bound
+ * cache.  Returns 0 with @n handles in @hs; -ENOBUFS (nothing taken);
+ * -EINVAL (NULL, @n < 0, @size 0) or -EMSGSIZE.  Ordering and progress
+ * as iobuf_cache_get_index_bulk().
+ */
+static inline int iobuf_cache_get_bulk(struct iobuf_cache *c, size_t size, iobuf_handle_t *hs, int n)
+{
+	struct iobuf_cache_tier *t;
+	uint32_t have;
+
+	if (IOBUF_UNLIKELY(!c || !hs))
+		return iobuf_cache_get_bulk_slow(c, size, hs, n);
+	if (c->one_size) {
+		if (IOBUF_UNLIKELY(size - 1 >= c->one_size))
+			return iobuf_cache_get_bulk_slow(c, size, hs, n);
+		t = c->one;
+	} else {
+		if (IOBUF_UNLIKELY(size - 1 >= IOBUF_MAX_SIZE))
+			return iobuf_cache_get_bulk_slow(c, size, hs, n);
+		t = &c->tier[iobuf__cache_tier_of(size)];
+	}
+	have = t->n;
+	if (IOBUF_UNLIKELY((uint32_t)n - 1 >= have || have > t->lim))
+		return iobuf_cache_get_bulk_slow(c, size, hs, n);
+	have -= (uint32_t)n;
+	t->n = have;
+	{
+		const uint32_t *src = t->stack + have;
+		uint64_t *gen = t->gen, hbits = t->hbits;
+
+		for (int i = 0; i < n; i++) {
+			uint32_t x = src[i];
+			uint64_t g = iobuf__cache_gen_load(&gen[x]) + 1;
+
+			hs[i] = (g << 32) | hbits | x;
+			iobuf__cache_gen_store(&gen[x], g);
+		}
+	}
+	return 0;
+}
+
+/*
+ * iobuf_cache_put_bulk - return the buffers of @n handles (of any tiers).
+ *
+ * Every valid handle is put; an invalid one is refused as by
+ * iobuf_cache_put() and does not stop the others.  Returns 0 when all
+ * were put, else the error of the first refused; -EINVAL for NULL or
+ * @n < 0.  Ordering and progress as iobuf_cache_put().
+ */
+static inline int iobuf_cache_put_bulk(struct iobuf_cache *c, const iobuf_handle_t *hs, int n)
+{
+	int i = 0;
+
+	if (IOBUF_UNLIKELY(!c || !hs || n < 0))
+		return iobuf_cache_put_bulk_slow(c, hs, n);
+	/* Runs of handles of one tier, with that tier's count in a register. */
+	while (i < n) {
+		unsigned tag = iobuf_handle_tag(hs[i]);
+		struct iobuf_cache_tier *t = &c->tier[tag];
+		uint32_t have = t->n, lim = t->lim, cap = t->capacity, hb = (uint32_t)t->hbits, *stack = t->stack;
+		uint64_t *gen = t->gen;
+
+		for (; i < n; i++) {
+			iobuf_handle_t h = hs[i];
+			uint32_t x = (uint32_t)h - hb; /* see iobuf_cache_put() */
+			uint64_t g;
+
+			if (IOBUF_UNLIKELY((x >= cap) | (have >= lim))) {
+				if (iobuf_handle_tag(h) != tag)
+					break; /* another tier: a new run */
+				t->n = have;
+				return iobuf_cache_put_bulk_slow(c, hs + i, n - i);
+			}
+			g = iobuf__cache_gen_load(&gen[x]);
+			if (IOBUF_UNLIKELY((uint32_t)g != (uint32_t)(h >> 32) || !(g & 1))) {
+				t->n = have;
+				return iobuf_cache_put_bulk_slow(c, hs + i, n - i);
+			}
+			stack[have++] = x;
+			iobuf__cache_gen_store(&gen[x], g + 1);
+		}
+		t->n = have;
+	}
+	return 0;
+}
+
+/*
+ * iobuf_cache_buf - the address of the buffer of handle @h, checked.
+ *
+ * The inline twin of iobuf_buf() / iobuf_pool_buf() for a handle of the
+ * cache's set or pool (got through any cache or none).  Returns the
+ * address, or NULL when @h is not a live handle there (foreign, free, or
+ * handed out again since).  Orders nothing.  Any thread that may use
+ * @cache; wait-free.
+ */
+static inline void *iobuf_cache_buf(const struct iobuf_cache *c, iobuf_handle_t h)
+{
+	const struct iobuf_cache_tier *t;
+	uint32_t idx;
+
+	if (IOBUF_UNLIKELY(!c))
+		return NULL;
+	t = &c->tier[iobuf_handle_tag(h)];
+	idx = (uint32_t)h - (uint32_t)t->hbits; /* see iobuf_cache_put() */
+	if (IOBUF_UNLIKELY(idx >= t->capacity ||
+			   (uint32_t)iobuf__cache_gen_load(&t->gen[idx]) != (uint32_t)(h >> 32) || !(h & (UINT64_C(1) << 32))))
+		return NULL;
+	return t->base + (size_t)idx * t->stride;
+}
+
+IOBUF_END_DECLS
+
+#endif /* IOBUF_CACHE_H */
