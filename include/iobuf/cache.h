@@ -78,6 +78,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <iobuf/common.h>
 #include <iobuf/pool.h>
@@ -213,6 +214,15 @@ static inline void iobuf__cache_gen_store(uint64_t *p, uint64_t v)
 {
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
+
+/* Unroll the bulk loops: their bodies are a few instructions. */
+#if defined(__clang__)
+#define IOBUF__UNROLL4 _Pragma("unroll 4")
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define IOBUF__UNROLL4 _Pragma("GCC unroll 4")
+#else
+#define IOBUF__UNROLL4
+#endif
 
 /* The tier of a size, for 1 <= size <= IOBUF_MAX_SIZE (see iobuf_tier_for_size()). */
 static inline unsigned iobuf__cache_tier_of(size_t size)
@@ -402,11 +412,12 @@ static inline int iobuf_cache_get_index_bulk(struct iobuf_cache *c, uint32_t *id
 		const uint32_t *src = t->stack + have;
 		uint64_t *gen = t->gen;
 
+		memcpy(idx, src, sizeof(uint32_t) * (size_t)n);
+		IOBUF__UNROLL4
 		for (int i = 0; i < n; i++) {
-			uint32_t x = src[i];
+			uint64_t *gp = &gen[src[i]];
 
-			idx[i] = x;
-			iobuf__cache_gen_store(&gen[x], iobuf__cache_gen_load(&gen[x]) + 1);
+			iobuf__cache_gen_store(gp, iobuf__cache_gen_load(gp) + 1);
 		}
 	}
 	return 0;
@@ -434,9 +445,11 @@ static inline int iobuf_cache_put_index_bulk(struct iobuf_cache *c, const uint32
 	if (IOBUF_UNLIKELY((uint32_t)n > t->lim - have || have >= t->lim))
 		return iobuf_cache_put_index_bulk_slow(c, idx, n);
 	{
-		uint32_t *dst = t->stack + have, cap = t->capacity;
+		uint32_t cap = t->capacity;
 		uint64_t *gen = t->gen;
 
+		/* Check and flip one by one (a duplicate in @idx finds its slot even), then copy. */
+		IOBUF__UNROLL4
 		for (i = 0; i < n; i++) {
 			uint32_t x = idx[i];
 			uint64_t g;
@@ -446,9 +459,9 @@ static inline int iobuf_cache_put_index_bulk(struct iobuf_cache *c, const uint32
 			g = iobuf__cache_gen_load(&gen[x]);
 			if (IOBUF_UNLIKELY(!(g & 1)))
 				break;
-			dst[i] = x;
 			iobuf__cache_gen_store(&gen[x], g + 1);
 		}
+		memcpy(t->stack + have, idx, sizeof(uint32_t) * (size_t)i);
 	}
 	t->n = have + (uint32_t)i;
 	if (IOBUF_UNLIKELY(i < n))
