@@ -381,14 +381,14 @@ static void *consumer(void *arg)
 
 	th_pin(1);
 	for (;;) {
-		uint64_t v;
+		uint64_t v = 0;
 
 		if (!chan_pop(&ho->chan, &v)) {
-			/* done is set after the last push: seen done, then empty, means drained. */
-			if (__atomic_load_n(&ho->done, __ATOMIC_ACQUIRE) && !chan_pop(&ho->chan, &v))
-				break;
-			if (!__atomic_load_n(&ho->done, __ATOMIC_RELAXED))
+			if (!__atomic_load_n(&ho->done, __ATOMIC_ACQUIRE))
 				continue;
+			/* done is set after the last push: done, then empty, means drained. */
+			if (!chan_pop(&ho->chan, &v))
+				break;
 		}
 		{
 			iobuf_handle_t h = v;
