@@ -185,7 +185,8 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	p->shape.tag = cfg->tag;
 
 #ifdef HAVE_VALGRIND_MEMCHECK_H
-	p->valgrind = RUNNING_ON_VALGRIND != 0;
+	/* IOBUF_VALGRIND=0 skips the annotations, e.g. to count instructions with callgrind. */
+	p->valgrind = RUNNING_ON_VALGRIND != 0 && !(getenv("IOBUF_VALGRIND") && strcmp(getenv("IOBUF_VALGRIND"), "0") == 0);
 	if (p->valgrind) {
 		VALGRIND_CREATE_MEMPOOL(p, 0, 0);
 		VALGRIND_MAKE_MEM_NOACCESS(p->arena.base, bytes);
@@ -246,7 +247,7 @@ static inline bool handle_ok(const struct iobuf_pool *p, iobuf_handle_t h)
 	       iobuf_handle_index(h) < p->shape.capacity && (iobuf_handle_generation(h) & 1);
 }
 
-iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
+static inline iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
 {
 	/*
 	 * Relaxed: the index came through P1 (or from this thread's cache), so
@@ -259,7 +260,12 @@ iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
 	return make_handle(p, idx, g);
 }
 
-static int refuse(struct iobuf_pool *p, int rc)
+iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
+{
+	return take(p, idx);
+}
+
+static __attribute__((noinline, cold)) int refuse(struct iobuf_pool *p, int rc)
 {
 	uint64_t *ctr = rc == -EALREADY ? &p->refused_already : rc == -ESTALE ? &p->refused_stale : &p->refused_invalid;
 
@@ -267,7 +273,7 @@ static int refuse(struct iobuf_pool *p, int rc)
 	return rc;
 }
 
-int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
+static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 {
 	uint32_t idx, gen;
 	uint64_t m;
@@ -290,6 +296,11 @@ int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
 	}
 	mark_free(p, idx);
 	return (int)idx;
+}
+
+int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
+{
+	return release(p, h);
 }
 
 /* ---- the free queue and sleeping gets --------------------------------------- */
@@ -342,15 +353,24 @@ struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *p)
 
 /* ---- get -------------------------------------------------------------------- */
 
-/* One dequeue: an index, or -ENOBUFS.  P1 acquire is inside the dequeue. */
+/*
+ * One dequeue: an index, or -ENOBUFS.  P1 acquire is inside the dequeue.
+ * A single get does not sample the high-water mark: that would read the
+ * queue's tail line, which the putting core keeps writing.  Bulk and burst
+ * gets, empty and waiting gets, cache refills and snapshots sample it.
+ */
 static inline int dequeue(struct iobuf_pool *p)
 {
 	int idx = iobuf_scq_dequeue(p->free);
 
-	if (IOBUF_UNLIKELY(idx < 0))
-		return -ENOBUFS;
-	iobuf__pool_note_free(p, iobuf_scq_count(p->free));
-	return idx;
+	return IOBUF_LIKELY(idx >= 0) ? idx : -ENOBUFS;
+}
+
+/* An empty get: count it; every buffer is out of the queue now. */
+static __attribute__((noinline, cold)) void note_empty(struct iobuf_pool *p)
+{
+	iobuf__faa_64(&p->empty_gets, 1);
+	iobuf__pool_note_free(p, 0);
 }
 
 int iobuf_pool_get(struct iobuf_pool *p, iobuf_handle_t *h)
@@ -361,10 +381,10 @@ int iobuf_pool_get(struct iobuf_pool *p, iobuf_handle_t *h)
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_UNLIKELY(idx < 0)) {
-		iobuf__faa_64(&p->empty_gets, 1);
+		note_empty(p);
 		return idx;
 	}
-	*h = iobuf__pool_take(p, (uint32_t)idx);
+	*h = take(p, (uint32_t)idx);
 	return 0;
 }
 
@@ -376,10 +396,10 @@ int iobuf_pool_get_index(struct iobuf_pool *p)
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_UNLIKELY(idx < 0)) {
-		iobuf__faa_64(&p->empty_gets, 1);
+		note_empty(p);
 		return idx;
 	}
-	(void)iobuf__pool_take(p, (uint32_t)idx);
+	(void)take(p, (uint32_t)idx);
 	return idx;
 }
 
@@ -418,7 +438,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 	idx = dequeue(p);
 	if (IOBUF_LIKELY(idx >= 0))
 		goto got;
-	iobuf__faa_64(&p->empty_gets, 1);
+	note_empty(p);
 	if (timeout_ns == 0)
 		goto timeout;
 	deadline = deadline_after(timeout_ns);
@@ -456,7 +476,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 	if (idx < 0)
 		goto timeout;
 got:
-	*h = iobuf__pool_take(p, (uint32_t)idx);
+	*h = take(p, (uint32_t)idx);
 	return 0;
 timeout:
 	iobuf__faa_64(&p->wait_timeouts, 1);
@@ -476,7 +496,7 @@ int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 		int k = iobuf_scq_dequeue_burst(p->free, idx, want);
 
 		for (int i = 0; i < k; i++)
-			hs[got + i] = iobuf__pool_take(p, idx[i]);
+			hs[got + i] = take(p, idx[i]);
 		got += k;
 		if (k < want)
 			break;
@@ -484,7 +504,7 @@ int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 	if (got > 0)
 		iobuf__pool_note_free(p, iobuf_scq_count(p->free));
 	if (got < n)
-		iobuf__faa_64(&p->empty_gets, 1);
+		note_empty(p);
 	return got;
 }
 
@@ -505,13 +525,14 @@ int iobuf_pool_get_bulk(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 		if (got > 0)
 			iobuf__pool_give(p, idx, got);
 		iobuf__faa_64(&p->empty_gets, 1);
+		iobuf__pool_note_free(p, iobuf_scq_count(p->free));
 		if (idx != small)
 			free(idx);
 		return -ENOBUFS;
 	}
 	iobuf__pool_note_free(p, iobuf_scq_count(p->free));
 	for (int i = 0; i < n; i++)
-		hs[i] = iobuf__pool_take(p, idx[i]);
+		hs[i] = take(p, idx[i]);
 	if (idx != small)
 		free(idx);
 	return 0;
@@ -526,7 +547,7 @@ int iobuf_pool_put(struct iobuf_pool *p, iobuf_handle_t h)
 
 	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
-	rc = iobuf__pool_release(p, h);
+	rc = release(p, h);
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
 	idx = (uint32_t)rc;
@@ -542,7 +563,7 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 	if (IOBUF_UNLIKELY(!p || (!hs && n > 0) || n < 0))
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		int rc = iobuf__pool_release(p, hs[i]);
+		int rc = release(p, hs[i]);
 
 		if (rc < 0) {
 			if (!first_err)
