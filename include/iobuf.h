@@ -11,5 +11,6 @@
 #include <iobuf/common.h>
 #include <iobuf/arena.h>
 #include <iobuf/iov.h>
+#include <iobuf/ring.h>
 
 #endif /* IOBUF_H */
