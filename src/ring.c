@@ -234,7 +234,8 @@ struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *cfg, int *e
 	if (ring->mem == NULL)
 		goto fail;
 	memset(ring->mem, 0, bytes);
-	if (pthread_mutex_init(&ring->lock, NULL) != 0)
+	rc = -pthread_mutex_init(&ring->lock, NULL);
+	if (rc < 0)
 		goto fail;
 
 	ring->slots.base = ring->mem + (cfg->mode == IOBUF_RING_LOSSY ? STAMP_SIZE : 0);

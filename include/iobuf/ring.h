@@ -128,7 +128,8 @@ struct iobuf_ring_slots {
  * -EINVAL for a NULL @cfg, a capacity that is 0, not a power of two or too
  * large, an entry size of 0 or too large, an unknown mode, wait strategy or
  * flag, or max_readers out of 1 .. IOBUF_RING_MAX_READERS; -ENOMEM when
- * allocation fails.  On success *@err is 0.  The ring starts empty, with no
+ * allocation fails; the -errno of pthread_mutex_init() (-EAGAIN, -ENOMEM).
+ * Nothing leaks on failure.  On success *@err is 0.  The ring starts empty, with no
  * reader and the cursor at 0.
  *
  * Orders nothing: hand the ring to other threads with the caller's own

@@ -22,6 +22,32 @@
 
 #include <iobuf/ring.h>
 
+/* ---- fault injection: the ring's allocations and its mutex (-Wl,--wrap) ---- */
+
+void *__real_aligned_alloc(size_t align, size_t size);
+void *__wrap_aligned_alloc(size_t align, size_t size);
+int __real_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
+int __wrap_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a);
+
+static int fail_alloc_at; /* 0: never; k: the k-th allocation from now fails */
+static int fail_mutex_init;
+
+void *__wrap_aligned_alloc(size_t align, size_t size)
+{
+	if (fail_alloc_at && --fail_alloc_at == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __real_aligned_alloc(align, size);
+}
+
+int __wrap_pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *a)
+{
+	if (fail_mutex_init)
+		return fail_mutex_init;
+	return __real_pthread_mutex_init(m, a);
+}
+
 static struct iobuf_ring_config cfg_of(uint32_t cap, uint32_t esz, enum iobuf_ring_mode mode, int readers,
 				       enum iobuf_ring_wait wait)
 {
@@ -98,6 +124,28 @@ static void test_create_bad_config(void **state)
 	BAD(c.flags = 1u << 5);
 #undef BAD
 	iobuf_ring_destroy(NULL);
+}
+
+static void test_create_out_of_memory(void **state)
+{
+	struct iobuf_ring_config c = cfg_of(1024, 64, IOBUF_RING_LOSSY, 4, IOBUF_RING_BLOCK);
+	int err;
+
+	(void)state;
+	/* The header, then the slots; nothing leaks (valgrind and ASan check). */
+	for (int k = 1; k <= 2; k++) {
+		fail_alloc_at = k;
+		err = 0;
+		assert_null(iobuf_ring_create(&c, &err));
+		assert_int_equal(err, -ENOMEM);
+		fail_alloc_at = 0;
+	}
+	fail_mutex_init = EAGAIN;
+	assert_null(iobuf_ring_create(&c, &err));
+	assert_int_equal(err, -EAGAIN);
+	fail_mutex_init = 0;
+	iobuf_ring_destroy(iobuf_ring_create(&c, &err));
+	assert_int_equal(err, 0);
 }
 
 static void test_create_shapes(void **state)
@@ -755,6 +803,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_bad_config),
+		cmocka_unit_test(test_create_out_of_memory),
 		cmocka_unit_test(test_create_shapes),
 		cmocka_unit_test(test_claim_publish_poll_release),
 		cmocka_unit_test(test_lossless_full),
