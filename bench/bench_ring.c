@@ -135,7 +135,8 @@ static void *writer_main(void *arg)
 					uint32_t spins = 0;
 
 					if (bc->esz == 8) {
-						while (!ck_ring_enqueue_spsc(&b->ck[r], b->ckbuf[r], (void *)(uintptr_t)seq))
+						while (!ck_ring_enqueue_spsc(&b->ck[r], b->ckbuf[r],
+									     (void *)(uintptr_t)seq))
 							idle(&spins);
 					} else {
 						struct e64 e;
@@ -237,8 +238,12 @@ static double run_once(const struct bcase *bc, enum impl impl, uint64_t n)
 	b.impl = impl;
 	b.n = n;
 	if (impl == IMPL_RING) {
-		struct iobuf_ring_config cfg = {.capacity = CAP, .entry_size = bc->esz, .mode = IOBUF_RING_LOSSLESS,
-						.max_readers = bc->readers, .wait = IOBUF_RING_YIELD, .spins = SPINS};
+		struct iobuf_ring_config cfg = {.capacity = CAP,
+						.entry_size = bc->esz,
+						.mode = IOBUF_RING_LOSSLESS,
+						.max_readers = bc->readers,
+						.wait = IOBUF_RING_YIELD,
+						.spins = SPINS};
 		int err;
 
 		b.ring = iobuf_ring_create(&cfg, &err);
@@ -249,8 +254,8 @@ static double run_once(const struct bcase *bc, enum impl impl, uint64_t n)
 	} else {
 		for (int r = 0; r < bc->readers; r++) {
 			ck_ring_init(&b.ck[r], CAP);
-			b.ckbuf[r] = aligned_alloc(64, CAP * (bc->esz == 8 ? sizeof(struct ck_ring_buffer)
-									       : sizeof(struct e64)));
+			b.ckbuf[r] = aligned_alloc(
+			    64, CAP * (bc->esz == 8 ? sizeof(struct ck_ring_buffer) : sizeof(struct e64)));
 		}
 	}
 	args[0] = (struct targ){.b = &b, .idx = -1};
@@ -365,8 +370,12 @@ static int cmp_i64(const void *a, const void *b)
 
 static void latency(enum iobuf_ring_wait how, const char *name, int samples)
 {
-	struct iobuf_ring_config cfg = {.capacity = 64, .entry_size = 8, .mode = IOBUF_RING_LOSSLESS,
-					.max_readers = 1, .wait = how, .spins = how == IOBUF_RING_BLOCK ? 100 : 0};
+	struct iobuf_ring_config cfg = {.capacity = 64,
+					.entry_size = 8,
+					.mode = IOBUF_RING_LOSSLESS,
+					.max_readers = 1,
+					.wait = how,
+					.spins = how == IOBUF_RING_BLOCK ? 100 : 0};
 	struct lat l;
 	pthread_t w, r;
 	int err;
@@ -391,7 +400,7 @@ static void latency(enum iobuf_ring_wait how, const char *name, int samples)
 int main(int argc, char **argv)
 {
 	static const struct bcase bcs[] = {
-		{1, 8, 1}, {1, 8, 32}, {1, 64, 1}, {1, 64, 32}, {2, 8, 1}, {2, 8, 32}, {2, 64, 1}, {2, 64, 32},
+	    {1, 8, 1}, {1, 8, 32}, {1, 64, 1}, {1, 64, 32}, {2, 8, 1}, {2, 8, 32}, {2, 64, 1}, {2, 64, 32},
 	};
 	uint64_t n = 4u << 20;
 	int samples = 4000, only = -1;
@@ -421,8 +430,8 @@ int main(int argc, char **argv)
 		c = measure(bc, IMPL_CK, n);
 
 		if (a.min < 0 || c.min < 0) {
-			printf("| 1->%d, %2u B, batch %d | ERROR: a reader saw a wrong sequence |\n", bc->readers, bc->esz,
-			       bc->batch);
+			printf("| 1->%d, %2u B, batch %d | ERROR: a reader saw a wrong sequence |\n", bc->readers,
+			       bc->esz, bc->batch);
 			return 1;
 		}
 		printf("| 1->%d, %2u B, %-7s | %6.2f (%.2f-%.2f) | %6.2f (%.2f-%.2f) | %.2f |\n", bc->readers, bc->esz,

@@ -68,7 +68,7 @@
 
 /* A futex word and the number of threads that announced they may sleep on it. */
 struct iobuf__ring_futex {
-	uint32_t word;    /* bumped by a waker that saw waiters != 0 */
+	uint32_t word;	  /* bumped by a waker that saw waiters != 0 */
 	uint32_t waiters; /* sleepers between their announcement and their return */
 };
 
@@ -77,8 +77,8 @@ struct iobuf__ring_reader {
 	_Alignas(IOBUF_CACHELINE) uint64_t seq;
 	/* The owner's line: read and written by the reader's thread ... */
 	_Alignas(IOBUF_CACHELINE) uint64_t pos; /* == seq, without reading the shared line */
-	uint64_t avail;                         /* end of what its polls counted */
-	int wait;                               /* enum iobuf_ring_wait */
+	uint64_t avail;				/* end of what its polls counted */
+	int wait;				/* enum iobuf_ring_wait */
 	uint32_t spins;
 	/* ... and by control calls under the ring's mutex. */
 	uint64_t deps; /* mask of reader ids; atomic: the owner reads it without the mutex */
@@ -101,8 +101,8 @@ struct iobuf_ring {
 
 	/* The writer's private line. */
 	_Alignas(IOBUF_CACHELINE) uint64_t claimed; /* next sequence to claim */
-	uint64_t published;                         /* == cursor, without reading the shared line */
-	uint64_t gate;                              /* slowest reader when last looked (lossless) */
+	uint64_t published;			    /* == cursor, without reading the shared line */
+	uint64_t gate;				    /* slowest reader when last looked (lossless) */
 
 	_Alignas(IOBUF_CACHELINE) struct iobuf__ring_futex pub; /* readers without dependencies */
 	_Alignas(IOBUF_CACHELINE) struct iobuf__ring_futex rel; /* the writer and dependent readers */

@@ -80,7 +80,7 @@ IOBUF_BEGIN_DECLS
 
 enum iobuf_ring_mode {
 	IOBUF_RING_LOSSLESS = 0, /* the writer is gated on the slowest reader */
-	IOBUF_RING_LOSSY = 1,    /* the writer never waits; lapped readers are told what they missed */
+	IOBUF_RING_LOSSY = 1,	 /* the writer never waits; lapped readers are told what they missed */
 };
 
 enum iobuf_ring_wait {
@@ -100,13 +100,13 @@ enum iobuf_ring_flags {
 };
 
 struct iobuf_ring_config {
-	uint32_t capacity;         /* entries: a power of two, 1 .. IOBUF_RING_MAX_CAPACITY */
-	uint32_t entry_size;       /* bytes per entry, 1 .. IOBUF_RING_MAX_ENTRY */
+	uint32_t capacity;   /* entries: a power of two, 1 .. IOBUF_RING_MAX_CAPACITY */
+	uint32_t entry_size; /* bytes per entry, 1 .. IOBUF_RING_MAX_ENTRY */
 	enum iobuf_ring_mode mode;
-	int max_readers;           /* 1 .. IOBUF_RING_MAX_READERS */
+	int max_readers;	   /* 1 .. IOBUF_RING_MAX_READERS */
 	enum iobuf_ring_wait wait; /* the writer's strategy, and the readers' default */
-	uint32_t spins;            /* spins before yield/sleep; 0 means IOBUF_RING_DEFAULT_SPINS */
-	unsigned flags;            /* enum iobuf_ring_flags */
+	uint32_t spins;		   /* spins before yield/sleep; 0 means IOBUF_RING_DEFAULT_SPINS */
+	unsigned flags;		   /* enum iobuf_ring_flags */
 };
 
 struct iobuf_ring;
@@ -117,8 +117,8 @@ struct iobuf_ring;
  */
 struct iobuf_ring_slots {
 	unsigned char *base; /* first entry's payload */
-	uint64_t mask;       /* capacity - 1 */
-	size_t stride;       /* bytes from one slot to the next */
+	uint64_t mask;	     /* capacity - 1 */
+	size_t stride;	     /* bytes from one slot to the next */
 };
 
 /*

@@ -55,6 +55,7 @@ struct scase {
 	int churn; /* threads that join and leave while the writer runs */
 };
 
+/* clang-format off */
 static const struct scase cases[] = {
 	{"lossless, 1 reader, spin, single, 64-byte", IOBUF_RING_LOSSLESS, IOBUF_RING_SPIN, 1024, 64, 1, 1, {0}, {{0}}, 0},
 	{"lossless, 1 reader, spin, batch 32, 8-byte", IOBUF_RING_LOSSLESS, IOBUF_RING_SPIN, 256, 8, 32, 1, {0}, {{0}}, 0},
@@ -72,6 +73,7 @@ static const struct scase cases[] = {
 	{"lossy, diamond A,B->C, yield, 24-byte", IOBUF_RING_LOSSY, IOBUF_RING_YIELD, 32, 24, 4, 3, {0, 0, 2},
 	 {{0}, {0}, {0, 1}}, 0},
 };
+/* clang-format on */
 #define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
 
 struct rstat {
@@ -82,7 +84,7 @@ struct run {
 	const struct scase *sc;
 	struct iobuf_ring *ring;
 	int rid[MAXR];
-	int64_t t_end;   /* the writer stops claiming */
+	int64_t t_end;	 /* the writer stops claiming */
 	int64_t t_abort; /* nobody made it: a hang */
 	atomic_int writer_done;
 	atomic_uint_fast64_t total;
@@ -267,7 +269,8 @@ static void *reader_main(void *arg)
 				e = iobuf_ring_entry(run->ring, s);
 				for (int d = 0; d < sc->ndeps[me]; d++) {
 					if (run->stage[sc->deps[me][d]][slot] != s) {
-						fail(run, "reader %d: entry %" PRIu64 " before dependency %d released it",
+						fail(run,
+						     "reader %d: entry %" PRIu64 " before dependency %d released it",
 						     me, s, sc->deps[me][d]);
 						goto out;
 					}
@@ -340,12 +343,14 @@ static void *churn_main(void *arg)
 			}
 			started = true;
 			for (int k = 0; k < rc; k++)
-				if (!check(iobuf_ring_entry(run->ring, first + (uint64_t)k), sc->esz, first + (uint64_t)k))
+				if (!check(iobuf_ring_entry(run->ring, first + (uint64_t)k), sc->esz,
+					   first + (uint64_t)k))
 					goto bad;
 			/* Hold the entries a moment: the writer must not reuse them meanwhile. */
 			sched_yield();
 			for (int k = 0; k < rc; k++)
-				if (!check(iobuf_ring_entry(run->ring, first + (uint64_t)k), sc->esz, first + (uint64_t)k))
+				if (!check(iobuf_ring_entry(run->ring, first + (uint64_t)k), sc->esz,
+					   first + (uint64_t)k))
 					goto bad;
 			expected = first + (uint64_t)rc;
 			got += (uint64_t)rc;
@@ -360,7 +365,7 @@ static void *churn_main(void *arg)
 			break;
 		}
 		continue;
-bad:
+	bad:
 		fail(run, "churn: an entry held by a joined reader was overwritten");
 		goto out;
 	}
@@ -371,12 +376,12 @@ out:
 static bool run_case(int num, const struct scase *sc, double seconds)
 {
 	struct iobuf_ring_config cfg = {
-		.capacity = sc->cap,
-		.entry_size = sc->esz,
-		.mode = sc->mode,
-		.max_readers = sc->nreaders + sc->churn,
-		.wait = sc->wait,
-		.spins = 256,
+	    .capacity = sc->cap,
+	    .entry_size = sc->esz,
+	    .mode = sc->mode,
+	    .max_readers = sc->nreaders + sc->churn,
+	    .wait = sc->wait,
+	    .spins = 256,
 	};
 	struct run run;
 	struct rarg args[1 + MAXR + 2];

@@ -52,7 +52,7 @@ static struct iobuf_ring_config cfg_of(uint32_t cap, uint32_t esz, enum iobuf_ri
 				       enum iobuf_ring_wait wait)
 {
 	struct iobuf_ring_config c = {
-		.capacity = cap, .entry_size = esz, .mode = mode, .max_readers = readers, .wait = wait, .spins = 16};
+	    .capacity = cap, .entry_size = esz, .mode = mode, .max_readers = readers, .wait = wait, .spins = 16};
 
 	return c;
 }
@@ -102,13 +102,13 @@ static void test_create_bad_config(void **state)
 	assert_int_equal(err, -EINVAL);
 	assert_null(iobuf_ring_create(NULL, NULL)); /* err is optional */
 
-#define BAD(mutation)                                                           \
-	do {                                                                    \
-		c = cfg_of(8, 8, IOBUF_RING_LOSSLESS, 2, IOBUF_RING_SPIN);      \
-		mutation;                                                       \
-		err = 0;                                                        \
-		assert_null(iobuf_ring_create(&c, &err));                       \
-		assert_int_equal(err, -EINVAL);                                 \
+#define BAD(mutation)                                                                                                  \
+	do {                                                                                                           \
+		c = cfg_of(8, 8, IOBUF_RING_LOSSLESS, 2, IOBUF_RING_SPIN);                                             \
+		mutation;                                                                                              \
+		err = 0;                                                                                               \
+		assert_null(iobuf_ring_create(&c, &err));                                                              \
+		assert_int_equal(err, -EINVAL);                                                                        \
 	} while (0)
 	BAD(c.capacity = 0);
 	BAD(c.capacity = 3);
@@ -155,8 +155,8 @@ static void test_create_shapes(void **state)
 	(void)state;
 	for (int m = 0; m < 2; m++) {
 		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-			struct iobuf_ring *r = mk(1, sizes[k], (enum iobuf_ring_mode)m, IOBUF_RING_MAX_READERS,
-						  IOBUF_RING_BLOCK);
+			struct iobuf_ring *r =
+			    mk(1, sizes[k], (enum iobuf_ring_mode)m, IOBUF_RING_MAX_READERS, IOBUF_RING_BLOCK);
 			unsigned char in[100], out[100];
 			uint64_t s, first;
 			int rd = iobuf_ring_reader_add(r, NULL, 0);
@@ -802,28 +802,28 @@ static void test_lag(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_bad_config),
-		cmocka_unit_test(test_create_out_of_memory),
-		cmocka_unit_test(test_create_shapes),
-		cmocka_unit_test(test_claim_publish_poll_release),
-		cmocka_unit_test(test_lossless_full),
-		cmocka_unit_test(test_no_readers_never_blocks),
-		cmocka_unit_test(test_writer_errors),
-		cmocka_unit_test(test_reader_errors),
-		cmocka_unit_test(test_reader_add_remove_errors),
-		cmocka_unit_test(test_dependency_cycles),
-		cmocka_unit_test(test_pipeline),
-		cmocka_unit_test(test_diamond),
-		cmocka_unit_test(test_join_leave),
-		cmocka_unit_test(test_lossy_lapped),
-		cmocka_unit_test(test_lossy_overwritten_mid_batch),
-		cmocka_unit_test(test_lossy_pipeline),
-		cmocka_unit_test(test_timeout_spin),
-		cmocka_unit_test(test_timeout_yield),
-		cmocka_unit_test(test_timeout_block),
-		cmocka_unit_test(test_per_reader_strategy),
-		cmocka_unit_test(test_block_wakeups),
-		cmocka_unit_test(test_lag),
+	    cmocka_unit_test(test_create_bad_config),
+	    cmocka_unit_test(test_create_out_of_memory),
+	    cmocka_unit_test(test_create_shapes),
+	    cmocka_unit_test(test_claim_publish_poll_release),
+	    cmocka_unit_test(test_lossless_full),
+	    cmocka_unit_test(test_no_readers_never_blocks),
+	    cmocka_unit_test(test_writer_errors),
+	    cmocka_unit_test(test_reader_errors),
+	    cmocka_unit_test(test_reader_add_remove_errors),
+	    cmocka_unit_test(test_dependency_cycles),
+	    cmocka_unit_test(test_pipeline),
+	    cmocka_unit_test(test_diamond),
+	    cmocka_unit_test(test_join_leave),
+	    cmocka_unit_test(test_lossy_lapped),
+	    cmocka_unit_test(test_lossy_overwritten_mid_batch),
+	    cmocka_unit_test(test_lossy_pipeline),
+	    cmocka_unit_test(test_timeout_spin),
+	    cmocka_unit_test(test_timeout_yield),
+	    cmocka_unit_test(test_timeout_block),
+	    cmocka_unit_test(test_per_reader_strategy),
+	    cmocka_unit_test(test_block_wakeups),
+	    cmocka_unit_test(test_lag),
 	};
 
 	return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
