@@ -14,5 +14,6 @@
 #include <iobuf/scq.h>
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
+#include <iobuf/ring.h>
 
 #endif /* IOBUF_H */
