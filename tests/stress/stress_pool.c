@@ -385,10 +385,10 @@ static void *consumer(void *arg)
 
 		if (!chan_pop(&ho->chan, &v)) {
 			/* done is set after the last push: seen done, then empty, means drained. */
-			if (__atomic_load_n(&ho->done, __ATOMIC_ACQUIRE) && !chan_pop(&ho->chan, &v))
-				break;
-			if (!__atomic_load_n(&ho->done, __ATOMIC_RELAXED))
+			if (!__atomic_load_n(&ho->done, __ATOMIC_ACQUIRE))
 				continue;
+			if (!chan_pop(&ho->chan, &v))
+				break;
 		}
 		{
 			iobuf_handle_t h = v;
