@@ -15,5 +15,6 @@
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
 #include <iobuf/cache.h>
+#include <iobuf/ring.h>
 
 #endif /* IOBUF_H */

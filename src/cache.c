@@ -19,8 +19,8 @@
  * also mark the buffer for ASan and valgrind and, for a put, use the
  * compare-and-swap that makes racing puts exact (IOBUF_CACHE_STRICT).
  *
- * Ordering: nothing here is spelled; the edges are in pool.c: P1 and D1
- * (a flush releases, a refill acquires), D2 (empty magazines), W1 (a
+ * Ordering: nothing here is spelled; the edges are in pool.c: P1 and M1
+ * (a flush releases, a refill acquires), M2 (empty magazines), W1 (a
  * flush wakes sleeping gets).  Within a cache, program order.
  */
 #include "config.h"

@@ -39,11 +39,11 @@
  *       waiter and bumps wake_seq, which the futex re-checks.  A flush
  *       into the depot is such a put (its only shared writes before the
  *       fence are the SCQ's RMWs), and the retry looks in the depot too.
- *   D1  flush: the enqueue of a full magazine's id releases the indices
+ *   M1  flush: the enqueue of a full magazine's id releases the indices
  *       written into its slots (and, through P1 or the cache's own
  *       order, the buffers' bytes and generations); the dequeue of that
  *       id (a cache's refill, or an uncached get) acquires them.
- *   D2  drain: the enqueue of an empty magazine's id releases the
+ *   M2  drain: the enqueue of an empty magazine's id releases the
  *       drainer's reads of its slots; the flusher's dequeue of the id
  *       acquires them, so its writes cannot overtake those reads.
  */
@@ -281,7 +281,11 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	p->shape.tag = cfg->tag;
 
 #ifdef HAVE_VALGRIND_MEMCHECK_H
-	p->valgrind = under_memcheck();
+	/*
+	 * Only under memcheck (other tools have no use for the annotations, and
+	 * callgrind then counts the real path); IOBUF_VALGRIND=0 skips them too.
+	 */
+	p->valgrind = under_memcheck() && !(getenv("IOBUF_VALGRIND") && strcmp(getenv("IOBUF_VALGRIND"), "0") == 0);
 	if (p->valgrind) {
 		VALGRIND_CREATE_MEMPOOL(p, 0, 0);
 		VALGRIND_MAKE_MEM_NOACCESS(p->arena.base, bytes);
@@ -344,7 +348,7 @@ static inline bool handle_ok(const struct iobuf_pool *p, iobuf_handle_t h)
 	       iobuf_handle_index(h) < p->shape.capacity && (iobuf_handle_generation(h) & 1);
 }
 
-iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
+static inline iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
 {
 	/*
 	 * Relaxed: the index came through P1 (or from this thread's cache), so
@@ -357,7 +361,12 @@ iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
 	return make_handle(p, idx, g);
 }
 
-static int refuse(struct iobuf_pool *p, int rc)
+iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
+{
+	return take(p, idx);
+}
+
+static __attribute__((noinline, cold)) int refuse(struct iobuf_pool *p, int rc)
 {
 	uint64_t *ctr = rc == -EALREADY ? &p->refused_already : rc == -ESTALE ? &p->refused_stale : &p->refused_invalid;
 
@@ -365,7 +374,7 @@ static int refuse(struct iobuf_pool *p, int rc)
 	return rc;
 }
 
-int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
+static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 {
 	uint32_t idx, gen;
 	uint64_t m;
@@ -388,6 +397,11 @@ int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
 	}
 	mark_free(p, idx);
 	return (int)idx;
+}
+
+int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
+{
+	return release(p, h);
 }
 
 /* ---- the free queue and sleeping gets --------------------------------------- */
@@ -444,19 +458,6 @@ void iobuf__pool_note_free(struct iobuf_pool *p, uint32_t free_now)
 		;
 }
 
-/*
- * After a get: raise the high-water mark if it rose.  The queue's count
- * alone bounds the free buffers from below, so the depot is read only
- * when that bound says the mark may rise.
- */
-static inline void note_taken(struct iobuf_pool *p)
-{
-	uint32_t q = iobuf_scq_count(p->free);
-
-	if (p->shape.capacity - q > iobuf__load_32(&p->high_water))
-		iobuf__pool_note_free(p, p->mag ? shared_free(p) : q);
-}
-
 struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *p)
 {
 	return p->free;
@@ -489,16 +490,31 @@ void iobuf__pool_attach(struct iobuf_pool *p, int delta)
 
 uint32_t iobuf__pool_reclaim_epoch(const struct iobuf_pool *p)
 {
-	/* Relaxed: a hint; what a cache then gives back is ordered by P1/D1. */
+	/* Relaxed: a hint; what a cache then gives back is ordered by P1/M1. */
 	return iobuf__load_32(&p->reclaim);
 }
 
-/* An empty get: count it, and ask attached caches to give back. */
-void iobuf__pool_note_empty(struct iobuf_pool *p)
+/*
+ * An empty get: count it, sample the high-water mark with @free_now free
+ * buffers, and ask attached caches to give back.
+ */
+static __attribute__((noinline, cold)) void note_empty_at(struct iobuf_pool *p, uint32_t free_now)
 {
 	iobuf__faa_64(&p->empty_gets, 1);
+	iobuf__pool_note_free(p, free_now);
 	if (iobuf__load_32(&p->caches) != 0)
 		iobuf__faa_32(&p->reclaim, 1);
+}
+
+/* An empty get: the queue and the depot are empty, every buffer is out of them. */
+static void note_empty(struct iobuf_pool *p)
+{
+	note_empty_at(p, 0);
+}
+
+void iobuf__pool_note_empty(struct iobuf_pool *p)
+{
+	note_empty(p);
 }
 
 /* ---- the depot ----------------------------------------------------------------- */
@@ -513,12 +529,12 @@ static int depot_take(struct iobuf_pool *p, uint32_t *out)
 
 	if (!p->mag)
 		return 0;
-	/* D1: pairs with D1 in depot_put(): the magazine's indices. */
+	/* M1: pairs with M1 in depot_put(): the magazine's indices. */
 	id = iobuf_scq_dequeue(p->full);
 	if (id < 0)
 		return 0;
 	memcpy(out, p->mag_slots + (size_t)id * p->mag, sizeof(uint32_t) * p->mag);
-	/* D2: pairs with D2 in depot_put(): our reads of the slots come first. */
+	/* M2: pairs with M2 in depot_put(): our reads of the slots come first. */
 	iobuf_scq_enqueue(p->empty, (uint32_t)id);
 	return (int)p->mag;
 }
@@ -529,13 +545,13 @@ static int depot_take(struct iobuf_pool *p, uint32_t *out)
  */
 static bool depot_put(struct iobuf_pool *p, const uint32_t *idx)
 {
-	/* D2: pairs with D2 in depot_take(): the last drainer's reads are done. */
+	/* M2: pairs with M2 in depot_take(): the last drainer's reads are done. */
 	int id = iobuf_scq_dequeue(p->empty);
 
 	if (id < 0)
 		return false;
 	memcpy(p->mag_slots + (size_t)id * p->mag, idx, sizeof(uint32_t) * p->mag);
-	/* D1: pairs with D1 in depot_take(): publishes the indices (and the buffers, as P1 does). */
+	/* M1: pairs with M1 in depot_take(): publishes the indices (and the buffers, as P1 does). */
 	iobuf_scq_enqueue(p->full, (uint32_t)id);
 	return true;
 }
@@ -594,7 +610,13 @@ void iobuf__pool_flush(struct iobuf_pool *p, const uint32_t *idx, int n)
 
 /* ---- get -------------------------------------------------------------------- */
 
-/* One dequeue: an index, or -ENOBUFS.  P1 (or D1) acquire is inside the dequeue. */
+/*
+ * One dequeue: an index, or -ENOBUFS.  P1 (or M1) acquire is inside the
+ * dequeue.  A single get does not sample the high-water mark: that would
+ * read the queue's tail line, which the putting core keeps writing.  Bulk
+ * and burst gets, empty and waiting gets, cache refills and snapshots
+ * sample it.
+ */
 static inline int dequeue(struct iobuf_pool *p)
 {
 	int idx = iobuf_scq_dequeue(p->free);
@@ -607,7 +629,6 @@ static inline int dequeue(struct iobuf_pool *p)
 			return -ENOBUFS;
 		idx = (int)one;
 	}
-	note_taken(p);
 	return idx;
 }
 
@@ -619,10 +640,10 @@ int iobuf_pool_get(struct iobuf_pool *p, iobuf_handle_t *h)
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_UNLIKELY(idx < 0)) {
-		iobuf__pool_note_empty(p);
+		note_empty(p);
 		return idx;
 	}
-	*h = iobuf__pool_take(p, (uint32_t)idx);
+	*h = take(p, (uint32_t)idx);
 	return 0;
 }
 
@@ -634,10 +655,10 @@ int iobuf_pool_get_index(struct iobuf_pool *p)
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_UNLIKELY(idx < 0)) {
-		iobuf__pool_note_empty(p);
+		note_empty(p);
 		return idx;
 	}
-	(void)iobuf__pool_take(p, (uint32_t)idx);
+	(void)take(p, (uint32_t)idx);
 	return idx;
 }
 
@@ -676,7 +697,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 	idx = dequeue(p);
 	if (IOBUF_LIKELY(idx >= 0))
 		goto got;
-	iobuf__pool_note_empty(p);
+	note_empty(p);
 	if (timeout_ns == 0)
 		goto timeout;
 	deadline = deadline_after(timeout_ns);
@@ -717,7 +738,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 	if (idx < 0)
 		goto timeout;
 got:
-	*h = iobuf__pool_take(p, (uint32_t)idx);
+	*h = take(p, (uint32_t)idx);
 	return 0;
 timeout:
 	iobuf__faa_64(&p->wait_timeouts, 1);
@@ -744,15 +765,15 @@ int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 			k += d;
 		}
 		for (int i = 0; i < k; i++)
-			hs[got + i] = iobuf__pool_take(p, idx[i]);
+			hs[got + i] = take(p, idx[i]);
 		got += k;
 		if (k < want)
 			break;
 	}
 	if (got > 0)
-		note_taken(p);
+		iobuf__pool_note_free(p, shared_free(p));
 	if (got < n)
-		iobuf__pool_note_empty(p);
+		note_empty(p);
 	return got;
 }
 
@@ -779,14 +800,14 @@ int iobuf_pool_get_bulk(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 		/* All or nothing: the indices go back untouched (their slots stayed even). */
 		if (got > 0)
 			iobuf__pool_give(p, idx, got);
-		iobuf__pool_note_empty(p);
+		note_empty_at(p, shared_free(p));
 		if (idx != small)
 			free(idx);
 		return -ENOBUFS;
 	}
-	note_taken(p);
+	iobuf__pool_note_free(p, shared_free(p));
 	for (int i = 0; i < n; i++)
-		hs[i] = iobuf__pool_take(p, idx[i]);
+		hs[i] = take(p, idx[i]);
 	if (idx != small)
 		free(idx);
 	return 0;
@@ -801,7 +822,7 @@ int iobuf_pool_put(struct iobuf_pool *p, iobuf_handle_t h)
 
 	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
-	rc = iobuf__pool_release(p, h);
+	rc = release(p, h);
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
 	idx = (uint32_t)rc;
@@ -817,7 +838,7 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 	if (IOBUF_UNLIKELY(!p || (!hs && n > 0) || n < 0))
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		int rc = iobuf__pool_release(p, hs[i]);
+		int rc = release(p, hs[i]);
 
 		if (rc < 0) {
 			if (!first_err)

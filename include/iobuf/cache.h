@@ -66,7 +66,7 @@
  * buffer's bytes to the get that next returns it (through any cache or
  * the pool), as in iobuf/pool.h: within one cache the owner's program
  * order does it, across caches the flush and refill of the magazine that
- * carries the index (edge D1 in doc/design.md).
+ * carries the index (edge M1 in doc/design.md).
  *
  * Progress: the inline fast paths are wait-free (a bounded number of
  * steps on the owner's memory); refill, flush and every other
@@ -166,7 +166,7 @@ IOBUF_API void iobuf_cache_destroy(struct iobuf_cache *cache);
  * Whole magazines go to the depot, the rest to the free queue; sleeping
  * gets are woken.  Returns the number of buffers given back (>= 0), or
  * -EINVAL for NULL.  Releases the buffers' bytes to their next getters
- * (P1, D1).  Owner thread only; lock-free.
+ * (P1, M1).  Owner thread only; lock-free.
  */
 IOBUF_API int iobuf_cache_flush(struct iobuf_cache *cache);
 
@@ -404,7 +404,7 @@ static inline int iobuf_cache_get_index_bulk(struct iobuf_cache *c, uint32_t *id
 	t = c->one;
 	have = t->n;
 	/* 1 <= n <= have <= lim; lim 0 never passes. */
-	if (IOBUF_UNLIKELY((uint32_t)n - 1 >= have || have > t->lim))
+	if (IOBUF_UNLIKELY(n <= 0 || (uint32_t)n > have || have > t->lim))
 		return iobuf_cache_get_index_bulk_slow(c, idx, n);
 	have -= (uint32_t)n;
 	t->n = have;
@@ -494,7 +494,7 @@ static inline int iobuf_cache_get_bulk(struct iobuf_cache *c, size_t size, iobuf
 		t = &c->tier[iobuf__cache_tier_of(size)];
 	}
 	have = t->n;
-	if (IOBUF_UNLIKELY((uint32_t)n - 1 >= have || have > t->lim))
+	if (IOBUF_UNLIKELY(n <= 0 || (uint32_t)n > have || have > t->lim))
 		return iobuf_cache_get_bulk_slow(c, size, hs, n);
 	have -= (uint32_t)n;
 	t->n = have;

@@ -381,12 +381,12 @@ static void *consumer(void *arg)
 
 	th_pin(1);
 	for (;;) {
-		uint64_t v;
+		uint64_t v = 0;
 
 		if (!chan_pop(&ho->chan, &v)) {
 			if (!__atomic_load_n(&ho->done, __ATOMIC_ACQUIRE))
 				continue;
-			/* done is set after the last push: seen done, then empty, means drained. */
+			/* done is set after the last push: done, then empty, means drained. */
 			if (!chan_pop(&ho->chan, &v))
 				break;
 		}
