@@ -34,6 +34,7 @@
 
 #include <iobuf/cache.h>
 
+#include "atomic.h"
 #include "pool.h"
 #include "tiers.h"
 
@@ -41,14 +42,15 @@
 
 /* What the inline paths never read. */
 struct cold_tier {
-	uint32_t mag;  /* indices per magazine; 0: the tier is passed straight through */
-	uint32_t seen; /* the pool's reclaim epoch when this cache last looked */
+	struct iobuf_pool *pool; /* NULL: a tier the cache does not serve */
+	uint32_t mag;            /* indices per magazine; 0: the tier is passed straight through */
+	uint32_t seen;           /* the pool's reclaim epoch when this cache last looked */
 };
 
 struct cache {
 	struct iobuf_cache pub; /* first: the caller's pointer */
 	struct cold_tier cold[IOBUF_TIER_COUNT + 1];
-	uint32_t slots[]; /* the stacks */
+	struct iobuf_cache_slot slots[]; /* the stacks */
 };
 
 _Static_assert(sizeof(struct iobuf_cache_tier) == 64, "a tier is one cache line");
@@ -64,18 +66,42 @@ static inline int tier_no(const struct iobuf_cache *c, const struct iobuf_cache_
 	return (int)(t - c->tier);
 }
 
+static inline struct iobuf_pool *pool_of(const struct iobuf_cache *c, int ti)
+{
+	return ((const struct cache *)(const void *)c)->cold[ti].pool;
+}
+
+/* Push @n free indices with their generations (current: the caller owns them). */
+static void push_free(struct iobuf_cache_tier *t, const uint32_t *idx, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		t->stack[t->n + i].idx = idx[i];
+		t->stack[t->n + i].gen = iobuf__load_64(&t->gen[idx[i]]);
+	}
+	t->n += n;
+}
+
 /* ---- moving indices between the stack and the pool --------------------------- */
 
 /* Give back all but the top @keep indices of tier @ti; returns how many went. */
 static int give_back(struct iobuf_cache *c, int ti, uint32_t keep)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
-	uint32_t go = t->n > keep ? t->n - keep : 0;
+	uint32_t go = t->n > keep ? t->n - keep : 0, mag = priv(c)->cold[ti].mag;
+	uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
 
+	/* A magazine at a time, oldest first (Bonwick's previous magazine). */
+	for (uint32_t done = 0; done < go;) {
+		uint32_t k = go - done < mag ? go - done : mag;
+
+		for (uint32_t i = 0; i < k; i++)
+			buf[i] = t->stack[done + i].idx;
+		iobuf__pool_flush(pool_of(c, ti), buf, (int)k);
+		done += k;
+	}
 	if (go == 0)
 		return 0;
-	iobuf__pool_flush(t->pool, t->stack, (int)go);
-	memmove(t->stack, t->stack + go, sizeof(uint32_t) * (t->n - go));
+	memmove(t->stack, t->stack + go, sizeof(t->stack[0]) * (t->n - go));
 	t->n -= go;
 	return (int)go;
 }
@@ -84,7 +110,7 @@ static int give_back(struct iobuf_cache *c, int ti, uint32_t keep)
 static void poll_reclaim(struct iobuf_cache *c, int ti)
 {
 	struct cold_tier *k = &priv(c)->cold[ti];
-	uint32_t e = iobuf__pool_reclaim_epoch(c->tier[ti].pool);
+	uint32_t e = iobuf__pool_reclaim_epoch(pool_of(c, ti));
 
 	if (IOBUF_UNLIKELY(e != k->seen)) {
 		k->seen = e;
@@ -96,25 +122,28 @@ static void poll_reclaim(struct iobuf_cache *c, int ti)
 static int take_free(struct iobuf_cache *c, int ti, uint32_t *idx)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
+	struct iobuf_pool *p = pool_of(c, ti);
 	uint32_t mag = priv(c)->cold[ti].mag;
 
 	if (mag == 0) {
-		if (iobuf__pool_refill(t->pool, idx, 1) == 1)
+		if (iobuf__pool_refill(p, idx, 1) == 1)
 			return 0;
-		iobuf__pool_note_empty(t->pool);
+		iobuf__pool_note_empty(p);
 		return -ENOBUFS;
 	}
 	poll_reclaim(c, ti);
 	if (t->n == 0) {
-		int got = iobuf__pool_refill(t->pool, t->stack, (int)mag);
+		uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
+		int got = iobuf__pool_refill(p, buf, (int)mag);
 
 		if (got == 0) {
-			iobuf__pool_note_empty(t->pool);
+			iobuf__pool_note_empty(p);
 			return -ENOBUFS;
 		}
-		t->n = (uint32_t)got;
+		/* Their generations are current: the refill acquired them (P1, M1). */
+		push_free(t, buf, (uint32_t)got);
 	}
-	*idx = t->stack[--t->n];
+	*idx = t->stack[--t->n].idx;
 	return 0;
 }
 
@@ -125,13 +154,13 @@ static void keep_free(struct iobuf_cache *c, int ti, uint32_t idx)
 	uint32_t mag = priv(c)->cold[ti].mag;
 
 	if (mag == 0) {
-		iobuf__pool_give(t->pool, &idx, 1);
+		iobuf__pool_give(pool_of(c, ti), &idx, 1);
 		return;
 	}
 	poll_reclaim(c, ti);
 	if (t->n >= 2 * mag)
 		give_back(c, ti, mag);
-	t->stack[t->n++] = idx;
+	push_free(t, &idx, 1);
 }
 
 /* ---- create / destroy / flush ------------------------------------------------- */
@@ -143,7 +172,7 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 	unsigned flags = cfg ? cfg->flags : 0;
 	size_t slots = 0;
 	struct cache *k;
-	uint32_t *stack;
+	struct iobuf_cache_slot *stack;
 	int rc = -EINVAL;
 
 	if ((!set && !one) || (flags & ~(unsigned)IOBUF_CACHE_STRICT))
@@ -158,7 +187,7 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 		if (pools[t])
 			slots += 2 * (size_t)iobuf__pool_magazine(pools[t]);
 	rc = -ENOMEM;
-	if (posix_memalign((void **)&k, 64, sizeof(*k) + sizeof(uint32_t) * slots) != 0)
+	if (posix_memalign((void **)&k, 64, sizeof(*k) + sizeof(k->slots[0]) * slots) != 0)
 		goto fail;
 	memset(k, 0, sizeof(*k));
 	stack = k->slots;
@@ -175,7 +204,7 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 		t->gen = iobuf__pool_meta(p);
 		t->capacity = iobuf_pool_capacity(p);
 		t->hbits = IOBUF_HANDLE_MARK | ((uint64_t)ti << IOBUF_HANDLE_INDEX_BITS);
-		t->pool = p;
+		k->cold[ti].pool = p;
 		t->base = ((const struct iobuf_pool_shape *)(const void *)p)->base;
 		t->stride = iobuf_pool_stride(p);
 		/* lim 0 sends every call out of line, where buffers are marked and puts are exact. */
@@ -193,6 +222,7 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 		k->pub.one = &k->pub.tier[STANDIN];
 		k->pub.one_size = 0;
 	}
+	k->pub.hint = k->pub.one;
 	/* Published to the owner thread by however the caller hands over the pointer. */
 	return &k->pub;
 fail:
@@ -228,7 +258,7 @@ int iobuf_cache_flush(struct iobuf_cache *c)
 	if (!c)
 		return -EINVAL;
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++)
-		if (c->tier[ti].pool)
+		if (pool_of(c, ti))
 			total += give_back(c, ti, 0);
 	return total;
 }
@@ -239,8 +269,8 @@ void iobuf_cache_destroy(struct iobuf_cache *c)
 		return;
 	iobuf_cache_flush(c);
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++)
-		if (c->tier[ti].pool)
-			iobuf__pool_attach(c->tier[ti].pool, -1);
+		if (pool_of(c, ti))
+			iobuf__pool_attach(pool_of(c, ti), -1);
 	free(priv(c));
 }
 
@@ -279,16 +309,16 @@ int iobuf_cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 	ti = tier_for_get(c, size);
 	if (ti < 0)
 		return ti;
-	rc = c->tier[ti].pool ? take_free(c, ti, &idx) : -ENOBUFS;
+	rc = pool_of(c, ti) ? take_free(c, ti, &idx) : -ENOBUFS;
 	if (rc == 0) {
-		*h = iobuf__pool_take(c->tier[ti].pool, idx);
+		*h = iobuf__pool_take(pool_of(c, ti), idx);
 		return 0;
 	}
 	if (c->set && (iobuf__set_flags(c->set) & IOBUF_SET_SPILL)) {
 		for (int up = ti + 1; up < IOBUF_TIER_COUNT; up++) {
-			if (c->tier[up].pool && take_free(c, up, &idx) == 0) {
+			if (pool_of(c, up) && take_free(c, up, &idx) == 0) {
 				iobuf__set_note_spill(c->set);
-				*h = iobuf__pool_take(c->tier[up].pool, idx);
+				*h = iobuf__pool_take(pool_of(c, up), idx);
 				return 0;
 			}
 		}
@@ -304,11 +334,11 @@ int iobuf_cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
 	if (!c)
 		return -EINVAL;
 	ti = (int)iobuf_handle_tag(h);
-	p = c->tier[ti].pool;
+	p = pool_of(c, ti);
 	if (!p) {
 		/* Pool-bound: a handle of another tag is the pool's refusal; set-bound: as iobuf_put(). */
-		if (c->one->pool)
-			iobuf__pool_refuse(c->one->pool, -EINVAL);
+		if (pool_of(c, tier_no(c, c->one)))
+			iobuf__pool_refuse(pool_of(c, tier_no(c, c->one)), -EINVAL);
 		return -EINVAL;
 	}
 	rc = iobuf__pool_release(p, h);
@@ -323,13 +353,13 @@ int iobuf_cache_get_index_slow(struct iobuf_cache *c)
 	uint32_t idx;
 	int ti, rc;
 
-	if (!c || !c->one->pool)
+	if (!c || !pool_of(c, tier_no(c, c->one)))
 		return -EINVAL;
 	ti = tier_no(c, c->one);
 	rc = take_free(c, ti, &idx);
 	if (rc < 0)
 		return rc;
-	(void)iobuf__pool_take(c->one->pool, idx);
+	(void)iobuf__pool_take(pool_of(c, tier_no(c, c->one)), idx);
 	return (int)idx;
 }
 
@@ -337,9 +367,9 @@ int iobuf_cache_put_index_slow(struct iobuf_cache *c, uint32_t idx)
 {
 	int rc;
 
-	if (!c || !c->one->pool)
+	if (!c || !pool_of(c, tier_no(c, c->one)))
 		return -EINVAL;
-	rc = iobuf__pool_release_index(c->one->pool, idx);
+	rc = iobuf__pool_release_index(pool_of(c, tier_no(c, c->one)), idx);
 	if (rc < 0)
 		return rc;
 	keep_free(c, tier_no(c, c->one), idx);
@@ -366,13 +396,13 @@ int iobuf_cache_get_index_bulk_slow(struct iobuf_cache *c, uint32_t *idx, int n)
 {
 	int rc;
 
-	if (!c || !c->one->pool || n < 0 || (!idx && n > 0))
+	if (!c || !pool_of(c, tier_no(c, c->one)) || n < 0 || (!idx && n > 0))
 		return -EINVAL;
 	rc = take_free_n(c, tier_no(c, c->one), idx, n);
 	if (rc < 0)
 		return rc;
 	for (int i = 0; i < n; i++)
-		(void)iobuf__pool_take(c->one->pool, idx[i]);
+		(void)iobuf__pool_take(pool_of(c, tier_no(c, c->one)), idx[i]);
 	return 0;
 }
 
@@ -380,7 +410,7 @@ int iobuf_cache_put_index_bulk_slow(struct iobuf_cache *c, const uint32_t *idx, 
 {
 	int first = 0;
 
-	if (!c || !c->one->pool || n < 0 || (!idx && n > 0))
+	if (!c || !pool_of(c, tier_no(c, c->one)) || n < 0 || (!idx && n > 0))
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
 		int rc = iobuf_cache_put_index_slow(c, idx[i]);
@@ -403,7 +433,7 @@ int iobuf_cache_get_bulk_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t
 		return ti;
 	if (n == 0)
 		return 0;
-	p = c->tier[ti].pool;
+	p = pool_of(c, ti);
 	if (!p)
 		return -ENOBUFS;
 	/* All or none: gather the free indices in @hs, give them back on failure. */

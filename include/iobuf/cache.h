@@ -78,7 +78,6 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <iobuf/common.h>
 #include <iobuf/pool.h>
@@ -104,26 +103,35 @@ struct iobuf_cache_config {
  * The layout below is public only so that the fast paths can be inline.
  * Every field is private: read or write none of them.
  */
-struct iobuf_cache_tier {
-	uint32_t n;             /* free indices on the stack; stack[n-1] is the warmest */
-	uint32_t lim;           /* the fast paths run while 0 < n <= lim and n < lim; 0: never */
-	uint32_t *stack;        /* 2 * magazine slots */
-	uint64_t *gen;          /* the pool's slot generations */
-	uint32_t capacity;      /* the pool's capacity; 0 for a tier the cache does not serve */
+
+/* One stack entry: a free index and its slot's generation (even), so a get need not load it. */
+struct iobuf_cache_slot {
+	uint64_t gen;
+	uint32_t idx;
 	uint32_t spare;
-	uint64_t hbits;         /* mark and tag bits of this tier's handles */
-	struct iobuf_pool *pool;
-	uint8_t *base;          /* the pool's buffer 0 */
-	size_t stride;          /* the pool's stride */
+};
+
+struct iobuf_cache_tier {
+	uint32_t n;                    /* free indices on the stack; stack[n-1] is the warmest */
+	uint32_t lim;                  /* the fast paths run while 0 < n <= lim and n < lim; 0: never */
+	uint32_t capacity;             /* the pool's capacity; 0 for a tier the cache does not serve */
+	uint32_t spare;
+	struct iobuf_cache_slot *stack; /* 2 * magazine entries */
+	uint64_t *gen;                 /* the pool's slot generations */
+	uint64_t hbits;                /* mark and tag bits of this tier's handles */
+	uint8_t *base;                 /* the pool's buffer 0 */
+	size_t stride;                 /* the pool's stride */
+	uint64_t pad;
 };
 
 struct iobuf_cache {
-	struct iobuf_cache_tier *one; /* pool-bound: the pool's tier; set-bound: a stand-in that serves nothing */
-	size_t one_size;              /* pool-bound: the pool's buffer size; set-bound: 0 */
-	struct iobuf_set *set;        /* set-bound: the set */
+	struct iobuf_cache_tier *one;  /* pool-bound: the pool's tier; set-bound: a stand-in that serves nothing */
+	size_t one_size;               /* pool-bound: the pool's buffer size; set-bound: 0 */
+	struct iobuf_cache_tier *hint; /* where a put looks first: the tier of the last put */
+	struct iobuf_set *set;         /* set-bound: the set */
 	unsigned flags;
 	uint32_t spare;
-	uint64_t pad[4];
+	uint64_t pad[3];
 	struct iobuf_cache_tier tier[IOBUF_TIER_COUNT + 1]; /* by tag; [8] is the stand-in */
 	/* ... and, out of the caller's sight, the cold state and the stacks. */
 };
@@ -266,12 +274,12 @@ static inline int iobuf_cache_get(struct iobuf_cache *c, size_t size, iobuf_hand
 	n = t->n;
 	if (IOBUF_UNLIKELY(n - 1 >= t->lim))
 		goto slow;
-	idx = t->stack[n - 1];
+	idx = t->stack[n - 1].idx;
+	g = t->stack[n - 1].gen + 1;
 	t->n = n - 1;
 	{
 		uint64_t *gp = &t->gen[idx], hbits = t->hbits;
 
-		g = iobuf__cache_gen_load(gp) + 1;
 		iobuf__cache_gen_store(gp, g);
 		*h = (g << 32) | hbits | idx;
 	}
@@ -308,17 +316,30 @@ static inline int iobuf_cache_put(struct iobuf_cache *c, iobuf_handle_t h)
 
 	if (IOBUF_UNLIKELY(!c))
 		return iobuf_cache_put_slow(c, h);
-	t = &c->tier[iobuf_handle_tag(h)];
-	/* The index when the mark and tag bits are this tier's; else >= 2^28 > capacity. */
+	/*
+	 * The tier of the last put first: its address does not wait for @h,
+	 * so the stack count's load is not chained behind the get that made
+	 * @h.  The index when the mark and tag bits are this tier's; else it
+	 * wraps to >= 2^28 > capacity.
+	 */
+	t = c->hint;
 	idx = (uint32_t)h - (uint32_t)t->hbits;
+	if (IOBUF_UNLIKELY(idx >= t->capacity)) {
+		t = &c->tier[iobuf_handle_tag(h)];
+		idx = (uint32_t)h - (uint32_t)t->hbits;
+		if (IOBUF_UNLIKELY(idx >= t->capacity))
+			return iobuf_cache_put_slow(c, h);
+		c->hint = t;
+	}
 	n = t->n;
-	if (IOBUF_LIKELY((idx < t->capacity) & (n < t->lim))) {
+	if (IOBUF_LIKELY(n < t->lim)) {
 		/* Fields into locals first: the atomic store below would make the compiler reload them. */
-		uint32_t *stack = t->stack;
+		struct iobuf_cache_slot *sl = &t->stack[n];
 		uint64_t *gp = &t->gen[idx], g = iobuf__cache_gen_load(gp);
 
 		if (IOBUF_LIKELY((uint32_t)g == (uint32_t)(h >> 32) && (g & 1))) {
-			stack[n] = idx;
+			sl->idx = idx;
+			sl->gen = g + 1;
 			t->n = n + 1;
 			iobuf__cache_gen_store(gp, g + 1);
 			return 0;
@@ -339,7 +360,7 @@ static inline int iobuf_cache_get_index(struct iobuf_cache *c)
 {
 	struct iobuf_cache_tier *t;
 	uint32_t n, idx;
-	uint64_t *gp;
+	uint64_t g;
 
 	if (IOBUF_UNLIKELY(!c))
 		return iobuf_cache_get_index_slow(c);
@@ -347,10 +368,10 @@ static inline int iobuf_cache_get_index(struct iobuf_cache *c)
 	n = t->n;
 	if (IOBUF_UNLIKELY(n - 1 >= t->lim))
 		return iobuf_cache_get_index_slow(c);
-	idx = t->stack[n - 1];
+	idx = t->stack[n - 1].idx;
+	g = t->stack[n - 1].gen + 1;
 	t->n = n - 1;
-	gp = &t->gen[idx];
-	iobuf__cache_gen_store(gp, iobuf__cache_gen_load(gp) + 1);
+	iobuf__cache_gen_store(&t->gen[idx], g);
 	return (int)idx;
 }
 
@@ -372,11 +393,12 @@ static inline int iobuf_cache_put_index(struct iobuf_cache *c, uint32_t idx)
 	t = c->one;
 	n = t->n;
 	if (IOBUF_LIKELY(n < t->lim && idx < t->capacity)) {
-		uint32_t *stack = t->stack;
+		struct iobuf_cache_slot *sl = &t->stack[n];
 		uint64_t *gp = &t->gen[idx], g = iobuf__cache_gen_load(gp);
 
 		if (IOBUF_LIKELY(g & 1)) {
-			stack[n] = idx;
+			sl->idx = idx;
+			sl->gen = g + 1;
 			t->n = n + 1;
 			iobuf__cache_gen_store(gp, g + 1);
 			return 0;
@@ -409,15 +431,15 @@ static inline int iobuf_cache_get_index_bulk(struct iobuf_cache *c, uint32_t *id
 	have -= (uint32_t)n;
 	t->n = have;
 	{
-		const uint32_t *src = t->stack + have;
+		const struct iobuf_cache_slot *src = t->stack + have;
 		uint64_t *gen = t->gen;
 
-		memcpy(idx, src, sizeof(uint32_t) * (size_t)n);
 		IOBUF__UNROLL4
 		for (int i = 0; i < n; i++) {
-			uint64_t *gp = &gen[src[i]];
+			uint32_t x = src[i].idx;
 
-			iobuf__cache_gen_store(gp, iobuf__cache_gen_load(gp) + 1);
+			idx[i] = x;
+			iobuf__cache_gen_store(&gen[x], src[i].gen + 1);
 		}
 	}
 	return 0;
@@ -447,8 +469,9 @@ static inline int iobuf_cache_put_index_bulk(struct iobuf_cache *c, const uint32
 	{
 		uint32_t cap = t->capacity;
 		uint64_t *gen = t->gen;
+		struct iobuf_cache_slot *dst = t->stack + have;
 
-		/* Check and flip one by one (a duplicate in @idx finds its slot even), then copy. */
+		/* Check and flip one by one: a duplicate in @idx finds its slot even. */
 		IOBUF__UNROLL4
 		for (i = 0; i < n; i++) {
 			uint32_t x = idx[i];
@@ -459,9 +482,10 @@ static inline int iobuf_cache_put_index_bulk(struct iobuf_cache *c, const uint32
 			g = iobuf__cache_gen_load(&gen[x]);
 			if (IOBUF_UNLIKELY(!(g & 1)))
 				break;
+			dst[i].idx = x;
+			dst[i].gen = g + 1;
 			iobuf__cache_gen_store(&gen[x], g + 1);
 		}
-		memcpy(t->stack + have, idx, sizeof(uint32_t) * (size_t)i);
 	}
 	t->n = have + (uint32_t)i;
 	if (IOBUF_UNLIKELY(i < n))
@@ -499,12 +523,13 @@ static inline int iobuf_cache_get_bulk(struct iobuf_cache *c, size_t size, iobuf
 	have -= (uint32_t)n;
 	t->n = have;
 	{
-		const uint32_t *src = t->stack + have;
+		const struct iobuf_cache_slot *src = t->stack + have;
 		uint64_t *gen = t->gen, hbits = t->hbits;
 
+		IOBUF__UNROLL4
 		for (int i = 0; i < n; i++) {
-			uint32_t x = src[i];
-			uint64_t g = iobuf__cache_gen_load(&gen[x]) + 1;
+			uint32_t x = src[i].idx;
+			uint64_t g = src[i].gen + 1;
 
 			hs[i] = (g << 32) | hbits | x;
 			iobuf__cache_gen_store(&gen[x], g);
@@ -531,7 +556,8 @@ static inline int iobuf_cache_put_bulk(struct iobuf_cache *c, const iobuf_handle
 	while (i < n) {
 		unsigned tag = iobuf_handle_tag(hs[i]);
 		struct iobuf_cache_tier *t = &c->tier[tag];
-		uint32_t have = t->n, lim = t->lim, cap = t->capacity, hb = (uint32_t)t->hbits, *stack = t->stack;
+		uint32_t have = t->n, lim = t->lim, cap = t->capacity, hb = (uint32_t)t->hbits;
+		struct iobuf_cache_slot *stack = t->stack;
 		uint64_t *gen = t->gen;
 
 		for (; i < n; i++) {
@@ -550,7 +576,8 @@ static inline int iobuf_cache_put_bulk(struct iobuf_cache *c, const iobuf_handle
 				t->n = have;
 				return iobuf_cache_put_bulk_slow(c, hs + i, n - i);
 			}
-			stack[have++] = x;
+			stack[have].idx = x;
+			stack[have++].gen = g + 1;
 			iobuf__cache_gen_store(&gen[x], g + 1);
 		}
 		t->n = have;
