@@ -22,7 +22,8 @@
  * pool, runs the workload once untimed (warm-up), then once timed;
  * rounds interleave the variants; the figure is the median of the
  * rounds (5 of 0.5 s by default), the spread (max - min) / median of
- * the rates.  Threads are pinned with th_pin().  Ratios are printed
+ * the rates; "best" is the fastest round (what a quiet machine gives
+ * when other work shares the cores).  Threads are pinned with th_pin().  Ratios are printed
  * against dpdk_mempool_c256 in the same run and against the ANCHORS
  * figures of tcmalloc (a separate process there: it replaces malloc)
  * and of the best peer.
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -253,6 +255,7 @@ static void fail(struct thr *b, const char *what)
 struct variant {
 	const char *name;
 	const char *what;
+	const char *preload; /* run in a child process with this LD_PRELOAD (a malloc that replaces glibc's) */
 	int (*create)(struct run *r, char *why, size_t whylen);
 	void (*destroy)(struct run *r);
 	void *(*enter)(struct run *r); /* per thread; NULL = failure */
@@ -300,6 +303,63 @@ static inline bool null_put_n(void *t, const null_tok *toks, int n)
 	return true;
 }
 STAMP(null)
+
+/*
+ * tcmalloc_minimal: malloc and free, in a child process that runs with
+ * LD_PRELOAD=libtcmalloc_minimal.so.4 (it replaces glibc's malloc), so its
+ * figures come from the same session as the others.  The calls go
+ * through volatile pointers: the compiler may not pair them away.
+ */
+typedef void *mal_tok;
+static void *(*volatile mal_malloc)(size_t) = malloc;
+static void (*volatile mal_free)(void *) = free;
+static inline bool mal_get(void *t, mal_tok *tok)
+{
+	*tok = mal_malloc((size_t)(uintptr_t)t);
+	return *tok != NULL;
+}
+static inline bool mal_put(void *t, mal_tok tok)
+{
+	(void)t;
+	mal_free(tok);
+	return true;
+}
+static inline void *mal_addr(void *t, mal_tok tok)
+{
+	(void)t;
+	return tok;
+}
+static inline bool mal_get_n(void *t, mal_tok *toks, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!mal_get(t, &toks[i]))
+			return false;
+	return true;
+}
+static inline bool mal_put_n(void *t, mal_tok const *toks, int n)
+{
+	for (int i = 0; i < n; i++)
+		mal_free(toks[i]);
+	(void)t;
+	return true;
+}
+STAMP(mal)
+
+/* The context is the size to allocate; the child checks that tcmalloc replaced malloc. */
+static int mal_create(struct run *r, char *why, size_t whylen)
+{
+	if (!dlsym(RTLD_DEFAULT, "tc_malloc")) {
+		snprintf(why, whylen, "tcmalloc is not loaded (libtcmalloc_minimal.so.4; libgoogle-perftools4)");
+		return -ENOENT;
+	}
+	r->shared = (void *)(uintptr_t)r->size;
+	return 0;
+}
+
+static void mal_destroy(struct run *r)
+{
+	(void)r;
+}
 
 /* iobuf_cache_index: a pool-bound cache, raw indices. */
 typedef uint32_t cix_tok;
@@ -634,11 +694,12 @@ static void dpdk_init(const char *argv0)
 }
 #endif
 
-#define V(name, what, pfx, create, destroy, enter, leave)                                        \
-	{                                                                                         \
-		name, what, create, destroy, enter, leave, pfx##_w1, pfx##_w2, pfx##_w4_producer, \
-		    pfx##_w4_consumer, pfx##_w4_single                                            \
+#define VP(name, what, preload, pfx, create, destroy, enter, leave)                                      \
+	{                                                                                                 \
+		name, what, preload, create, destroy, enter, leave, pfx##_w1, pfx##_w2, pfx##_w4_producer, \
+		    pfx##_w4_consumer, pfx##_w4_single                                                    \
 	}
+#define V(name, what, pfx, create, destroy, enter, leave) VP(name, what, NULL, pfx, create, destroy, enter, leave)
 
 static int null_create(struct run *r, char *why, size_t whylen)
 {
@@ -668,6 +729,8 @@ static const struct variant variants[] = {
 	V("dpdk_mempool_c256", "rte_mempool, lcore cache 256", mp, mp256_create, mp_destroy, mp_enter, mp_leave),
 	V("dpdk_mempool_c0", "rte_mempool, no cache", mp, mp0_create, mp_destroy, mp_enter, mp_leave),
 #endif
+	VP("tcmalloc_minimal", "malloc/free, tcmalloc preloaded (child process)", "libtcmalloc_minimal.so.4", mal,
+	   mal_create, mal_destroy, shared_enter, shared_leave),
 };
 #define NVAR ((int)(sizeof(variants) / sizeof(variants[0])))
 
@@ -832,6 +895,56 @@ out:
 	return ns;
 }
 
+/*
+ * A run of a variant that needs its own process (a preloaded malloc):
+ * this program again, with LD_PRELOAD, "--child", one timed run; it
+ * prints "ns X" or "skip REASON".
+ */
+static double run_child(const char *self, int vi, int w, size_t size, uint32_t cap, uint64_t ms, char *why,
+			size_t whylen)
+{
+	char sv[16], sw[16], ssz[32], scap[32], sms[32], line[256];
+	int fd[2], st;
+	double ns = -1;
+	pid_t pid;
+	FILE *f;
+
+	snprintf(sv, sizeof(sv), "%d", vi);
+	snprintf(sw, sizeof(sw), "%d", w);
+	snprintf(ssz, sizeof(ssz), "%zu", size);
+	snprintf(scap, sizeof(scap), "%u", cap);
+	snprintf(sms, sizeof(sms), "%" PRIu64, ms);
+	if (pipe(fd) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = {(char *)self, "--child", sv, sw, ssz, scap, sms, NULL};
+
+		dup2(fd[1], 1);
+		close(fd[0]);
+		setenv("LD_PRELOAD", variants[vi].preload, 1);
+		execv(self, argv);
+		_exit(127);
+	}
+	close(fd[1]);
+	f = fdopen(fd[0], "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "ns %lf", &ns) == 1)
+			continue;
+		if (strncmp(line, "skip ", 5) == 0) {
+			line[strcspn(line, "\n")] = 0;
+			snprintf(why, whylen, "%.150s", line + 5);
+		}
+	}
+	if (f)
+		fclose(f);
+	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		ns = -1;
+	if (ns < 0 && !why[0])
+		snprintf(why, whylen, "the child process failed");
+	return ns;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -863,6 +976,8 @@ static double callgrind_ir(const char *self, const char *valgrind, int vi, int w
 
 		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
 			_exit(126);
+		if (variants[vi].preload)
+			setenv("LD_PRELOAD", variants[vi].preload, 1);
 		execv(valgrind, argv);
 		_exit(127);
 	}
@@ -914,6 +1029,18 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		} else if (strcmp(argv[i], "--workload") == 0 && i + 1 < argc) {
 			only_w = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--child") == 0 && i + 5 < argc) {
+			/* Internal: one timed run in this process (started with LD_PRELOAD by run_child()). */
+			char why[160] = "";
+			double one = run_once(&variants[atoi(argv[i + 1])], atoi(argv[i + 2]), strtoull(argv[i + 3], NULL, 10),
+					      (uint32_t)strtoul(argv[i + 4], NULL, 10), strtoull(argv[i + 5], NULL, 10), 0,
+					      why, sizeof(why));
+
+			if (one < 0)
+				printf("skip %s\n", why[0] ? why : "failed");
+			else
+				printf("ns %.6f\n", one);
+			return 0;
 		} else if (strcmp(argv[i], "--count-one") == 0 && i + 5 < argc) {
 			/* Internal: one counted run, under callgrind. */
 			int vi = atoi(argv[i + 1]), w = atoi(argv[i + 2]);
@@ -957,8 +1084,12 @@ int main(int argc, char **argv)
 					continue;
 				if (skip[vi][w][0])
 					continue;
-				ns[vi][w][round] =
-				    run_once(&variants[vi], w, size, cap, ms, 0, skip[vi][w], sizeof(skip[vi][w]));
+				if (variants[vi].preload)
+					ns[vi][w][round] = run_child(argv[0], vi, w, size, cap, ms, skip[vi][w],
+								     sizeof(skip[vi][w]));
+				else
+					ns[vi][w][round] = run_once(&variants[vi], w, size, cap, ms, 0, skip[vi][w],
+								    sizeof(skip[vi][w]));
 				if (ns[vi][w][round] < 0 && !skip[vi][w][0])
 					snprintf(skip[vi][w], sizeof(skip[vi][w]), "failed");
 			}
@@ -996,10 +1127,10 @@ int main(int argc, char **argv)
 			if (strcmp(variants[vi].name, "dpdk_mempool_c256") == 0 && !skip[vi][w][0])
 				ref_vi = vi;
 		printf("\n## %s\n\n", title[w]);
-		printf("| variant | ns/pair | Mops/s | spread | instr/pair | vs dpdk_c256 | vs tcmalloc (ANCHORS %.1f) | "
+		printf("| variant | ns/pair | best | Mops/s | spread | instr/pair | vs dpdk_c256 | vs tcmalloc (ANCHORS %.1f) | "
 		       "vs best peer (ANCHORS %s %.1f) |\n",
 		       anchor_tcmalloc[w], anchor_best_name[w], anchor_best[w]);
-		printf("|---|---|---|---|---|---|---|---|\n");
+		printf("|---|---|---|---|---|---|---|---|---|\n");
 		if (ref_vi >= 0) {
 			qsort(ns[ref_vi][w], (size_t)rounds, sizeof(double), cmp_double);
 			ref = ns[ref_vi][w][rounds / 2];
@@ -1011,7 +1142,7 @@ int main(int argc, char **argv)
 			if (only && strcmp(only, variants[vi].name) != 0 && strcmp(variants[vi].name, "null_floor"))
 				continue;
 			if (skip[vi][w][0]) {
-				printf("| %s | skipped: %s | | | | | | |\n", variants[vi].name, skip[vi][w]);
+				printf("| %s | skipped: %s | | | | | | | |\n", variants[vi].name, skip[vi][w]);
 				continue;
 			}
 			if (vi != ref_vi)
@@ -1023,7 +1154,7 @@ int main(int argc, char **argv)
 				snprintf(irs, sizeof(irs), "%.1f", ir[vi][w]);
 			if (ref > 0)
 				snprintf(rs, sizeof(rs), "%.2fx", med / ref);
-			printf("| %s | %.2f | %.1f | %.0f%% | %s | %s | %.2fx | %.2fx |\n", variants[vi].name, med,
+			printf("| %s | %.2f | %.2f | %.1f | %.0f%% | %s | %s | %.2fx | %.2fx |\n", variants[vi].name, med, lo,
 			       1e3 / med, 100.0 * (1e3 / lo - 1e3 / hi) / (1e3 / med), irs, rs, med / anchor_tcmalloc[w],
 			       med / anchor_best[w]);
 		}
