@@ -916,6 +916,7 @@ static double run_child(const char *self, int vi, int w, size_t size, uint32_t c
 	snprintf(sms, sizeof(sms), "%" PRIu64, ms);
 	if (pipe(fd) != 0)
 		return -1;
+	fflush(stdout); /* the child must not inherit unwritten output */
 	pid = fork();
 	if (pid == 0) {
 		char *argv[] = {(char *)self, "--child", sv, sw, ssz, scap, sms, NULL};
@@ -969,6 +970,7 @@ static double callgrind_ir(const char *self, const char *valgrind, int vi, int w
 	snprintf(ssz, sizeof(ssz), "%zu", size);
 	snprintf(scap, sizeof(scap), "%u", cap);
 	snprintf(sp, sizeof(sp), "%" PRIu64, count);
+	fflush(stdout); /* the child's freopen() would write what is buffered a second time */
 	pid = fork();
 	if (pid == 0) {
 		char *argv[] = {(char *)valgrind, "--tool=callgrind", "--instr-atstart=no", outarg, (char *)self,

@@ -43,6 +43,7 @@
 /* What the inline paths never read. */
 struct cold_tier {
 	struct iobuf_pool *pool; /* NULL: a tier the cache does not serve */
+	uint32_t *bot;           /* the stack's bottom: it holds bot .. top - 1 */
 	uint32_t mag;            /* indices per magazine; 0: the tier is passed straight through */
 	uint32_t seen;           /* the pool's reclaim epoch when this cache last looked */
 };
@@ -50,7 +51,7 @@ struct cold_tier {
 struct cache {
 	struct iobuf_cache pub; /* first: the caller's pointer */
 	struct cold_tier cold[IOBUF_TIER_COUNT + 1];
-	struct iobuf_cache_slot slots[]; /* the stacks */
+	uint64_t slots[]; /* the generation arrays, then the index arrays */
 };
 
 _Static_assert(sizeof(struct iobuf_cache_tier) == 64, "a tier is one cache line");
@@ -71,14 +72,19 @@ static inline struct iobuf_pool *pool_of(const struct iobuf_cache *c, int ti)
 	return ((const struct cache *)(const void *)c)->cold[ti].pool;
 }
 
-/* Push @n free indices with their generations (current: the caller owns them). */
-static void push_free(struct iobuf_cache_tier *t, const uint32_t *idx, uint32_t n)
+/* Free indices on tier @ti's stack. */
+static inline uint32_t count(const struct iobuf_cache *c, int ti)
 {
-	for (uint32_t i = 0; i < n; i++) {
-		t->stack[t->n + i].idx = idx[i];
-		t->stack[t->n + i].gen = iobuf__load_64(&t->gen[idx[i]]);
-	}
-	t->n += n;
+	return (uint32_t)(c->tier[ti].top - ((const struct cache *)(const void *)c)->cold[ti].bot);
+}
+
+/* Record beside the @n indices from @p on their generations (current: the cache owns them). */
+static void note_gens(struct iobuf_cache_tier *t, const uint32_t *p, uint32_t n)
+{
+	uint64_t *gs = iobuf__cache_gslot(t, p);
+
+	for (uint32_t i = 0; i < n; i++)
+		gs[i] = iobuf__load_64(&t->gen[p[i]]);
 }
 
 /* ---- moving indices between the stack and the pool --------------------------- */
@@ -87,22 +93,15 @@ static void push_free(struct iobuf_cache_tier *t, const uint32_t *idx, uint32_t 
 static int give_back(struct iobuf_cache *c, int ti, uint32_t keep)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
-	uint32_t go = t->n > keep ? t->n - keep : 0, mag = priv(c)->cold[ti].mag;
-	uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
+	uint32_t *bot = priv(c)->cold[ti].bot, n = count(c, ti), go = n > keep ? n - keep : 0;
 
-	/* A magazine at a time, oldest first (Bonwick's previous magazine). */
-	for (uint32_t done = 0; done < go;) {
-		uint32_t k = go - done < mag ? go - done : mag;
-
-		for (uint32_t i = 0; i < k; i++)
-			buf[i] = t->stack[done + i].idx;
-		iobuf__pool_flush(pool_of(c, ti), buf, (int)k);
-		done += k;
-	}
 	if (go == 0)
 		return 0;
-	memmove(t->stack, t->stack + go, sizeof(t->stack[0]) * (t->n - go));
-	t->n -= go;
+	/* The oldest (Bonwick's previous magazine) in whole magazines to the depot, the rest to the queue. */
+	iobuf__pool_flush(pool_of(c, ti), bot, (int)go);
+	memmove(bot, bot + go, sizeof(uint32_t) * (n - go));
+	memmove(iobuf__cache_gslot(t, bot), iobuf__cache_gslot(t, bot + go), sizeof(uint64_t) * (n - go));
+	t->top = bot + (n - go);
 	return (int)go;
 }
 
@@ -132,18 +131,19 @@ static int take_free(struct iobuf_cache *c, int ti, uint32_t *idx)
 		return -ENOBUFS;
 	}
 	poll_reclaim(c, ti);
-	if (t->n == 0) {
-		uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
-		int got = iobuf__pool_refill(p, buf, (int)mag);
+	if (count(c, ti) == 0) {
+		uint32_t *bot = priv(c)->cold[ti].bot;
+		int got = iobuf__pool_refill(p, bot, (int)mag);
 
 		if (got == 0) {
 			iobuf__pool_note_empty(p);
 			return -ENOBUFS;
 		}
 		/* Their generations are current: the refill acquired them (P1, M1). */
-		push_free(t, buf, (uint32_t)got);
+		note_gens(t, bot, (uint32_t)got);
+		t->top = bot + got;
 	}
-	*idx = t->stack[--t->n].idx;
+	*idx = *--t->top;
 	return 0;
 }
 
@@ -158,9 +158,11 @@ static void keep_free(struct iobuf_cache *c, int ti, uint32_t idx)
 		return;
 	}
 	poll_reclaim(c, ti);
-	if (t->n >= 2 * mag)
+	if (count(c, ti) >= 2 * mag)
 		give_back(c, ti, mag);
-	push_free(t, &idx, 1);
+	*t->top = idx;
+	note_gens(t, t->top, 1);
+	t->top++;
 }
 
 /* ---- create / destroy / flush ------------------------------------------------- */
@@ -172,7 +174,8 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 	unsigned flags = cfg ? cfg->flags : 0;
 	size_t slots = 0;
 	struct cache *k;
-	struct iobuf_cache_slot *stack;
+	uint32_t *stack;
+	uint64_t *gstack;
 	int rc = -EINVAL;
 
 	if ((!set && !one) || (flags & ~(unsigned)IOBUF_CACHE_STRICT))
@@ -187,10 +190,11 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 		if (pools[t])
 			slots += 2 * (size_t)iobuf__pool_magazine(pools[t]);
 	rc = -ENOMEM;
-	if (posix_memalign((void **)&k, 64, sizeof(*k) + sizeof(k->slots[0]) * slots) != 0)
+	if (posix_memalign((void **)&k, 64, sizeof(*k) + (sizeof(uint64_t) + sizeof(uint32_t)) * slots) != 0)
 		goto fail;
 	memset(k, 0, sizeof(*k));
-	stack = k->slots;
+	gstack = k->slots;
+	stack = (uint32_t *)(k->slots + slots);
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++) {
 		struct iobuf_cache_tier *t = &k->pub.tier[ti];
 		struct iobuf_pool *p = pools[ti];
@@ -199,16 +203,26 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 		if (!p)
 			continue;
 		mag = iobuf__pool_magazine(p);
-		t->stack = stack;
+		k->cold[ti].bot = stack;
+		t->top = stack;
+		/* Modular arithmetic: gk + 2 * (uintptr_t)(stack + i) is &gstack[i]. */
+		t->gk = (uintptr_t)gstack - 2 * (uintptr_t)stack;
+		if ((flags & IOBUF_CACHE_STRICT) || iobuf__pool_debug(p)) {
+			/* lo above hi: every call out of line, where buffers are marked and puts are exact. */
+			t->lo = stack + 2 * mag;
+			t->hi = stack;
+		} else {
+			t->lo = stack;
+			t->hi = stack + 2 * mag;
+		}
 		stack += 2 * (size_t)mag;
+		gstack += 2 * (size_t)mag;
 		t->gen = iobuf__pool_meta(p);
 		t->capacity = iobuf_pool_capacity(p);
-		t->hbits = IOBUF_HANDLE_MARK | ((uint64_t)ti << IOBUF_HANDLE_INDEX_BITS);
+		t->hbits = (uint32_t)IOBUF_HANDLE_MARK | ((uint32_t)ti << IOBUF_HANDLE_INDEX_BITS);
 		k->cold[ti].pool = p;
 		t->base = ((const struct iobuf_pool_shape *)(const void *)p)->base;
 		t->stride = iobuf_pool_stride(p);
-		/* lim 0 sends every call out of line, where buffers are marked and puts are exact. */
-		t->lim = (flags & IOBUF_CACHE_STRICT) || iobuf__pool_debug(p) ? 0 : 2 * mag;
 		k->cold[ti].mag = mag;
 		k->cold[ti].seen = iobuf__pool_reclaim_epoch(p);
 		iobuf__pool_attach(p, 1);
@@ -278,7 +292,7 @@ int iobuf_cache_count(const struct iobuf_cache *c, int tier)
 {
 	if (!c || tier < 0 || tier >= IOBUF_TIER_COUNT)
 		return -EINVAL;
-	return (int)c->tier[tier].n;
+	return (int)count(c, tier);
 }
 
 /* ---- the out-of-line calls ----------------------------------------------------- */
