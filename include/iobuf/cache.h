@@ -6,7 +6,7 @@
  * library keeps no list of caches, no thread-local state and no global.
  * It holds, for each tier, a LIFO stack of free indices: a get pops the
  * warmest buffer (the one put last), a put pushes it back.  The common
- * path touches only the owner's lines: the stack, its count and the
+ * path touches only the owner's lines: the stack, its top and the
  * slot's generation word.  It has no atomic read-modify-write and no
  * fence, and it is inline (below), as DPDK's rte_mempool_get() is.
  *
@@ -58,6 +58,8 @@
  *                                         | same pools, from any thread
  *   iobuf_cache_create, _destroy          | as above; destroy of C: nothing
  *                                         | on C
+ *   iobuf_pool_destroy, iobuf_set_destroy | only after every cache over the
+ *                                         | pool or set is destroyed
  *
  * A buffer got through one cache may be put through another, or through
  * the pool, and the other way round.
