@@ -195,6 +195,10 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 	memset(k, 0, sizeof(*k));
 	gstack = k->slots;
 	stack = (uint32_t *)(k->slots + slots);
+	for (int ti = 0; ti <= STANDIN; ti++) {
+		/* A tier not served: an empty stack that is also full (pointers into one object, not NULL). */
+		k->cold[ti].bot = k->pub.tier[ti].top = k->pub.tier[ti].lo = k->pub.tier[ti].hi = &k->pub.spare;
+	}
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++) {
 		struct iobuf_cache_tier *t = &k->pub.tier[ti];
 		struct iobuf_pool *p = pools[ti];

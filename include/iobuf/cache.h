@@ -115,7 +115,7 @@ struct iobuf_cache_config {
 struct iobuf_cache_tier {
 	uint32_t *top;     /* past the warmest free index */
 	uint32_t *lo;      /* a get runs inline while top > lo */
-	uint32_t *hi;      /* a put runs inline while top < hi (lo > hi: never; NULL: a tier not served) */
+	uint32_t *hi;      /* a put runs inline while top < hi (lo > hi: never; top == lo == hi: a tier not cached) */
 	uintptr_t gk;      /* the generation beside index entry p: (uint64_t *)(gk + 2 * (uintptr_t)p) */
 	uint64_t *gen;     /* the pool's slot generations */
 	uint8_t *base;     /* the pool's buffer 0 */
