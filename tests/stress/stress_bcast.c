@@ -48,7 +48,7 @@
 #define MS (1000 * 1000LL)
 #define TIER IOBUF_TIER_MICRO /* 256-byte buffers: 32 words */
 #define BUF_WORDS 32
-#define STAMP_WORDS 24 /* words 0 .. 23: the writer's stamp */
+#define STAMP_WORDS 24		    /* words 0 .. 23: the writer's stamp */
 #define MARK(r) (STAMP_WORDS + (r)) /* word of reader r (fixed readers), then the churners' */
 
 struct bcase {
@@ -339,7 +339,8 @@ static void *churn_main(void *arg)
 			sched_yield(); /* hold them a moment: nobody may return them meanwhile */
 			for (int k = 0; k < rc; k++) {
 				h = *(const iobuf_handle_t *)iobuf_ring_entry(run->ring, first + (uint64_t)k);
-				if (iobuf_buf(run->set, h) == NULL || !stamp_ok(iobuf_buf(run->set, h), first + (uint64_t)k)) {
+				if (iobuf_buf(run->set, h) == NULL ||
+				    !stamp_ok(iobuf_buf(run->set, h), first + (uint64_t)k)) {
 					fail(run, "churn: entry %" PRIu64 " returned while held", first + (uint64_t)k);
 					goto out;
 				}
@@ -458,9 +459,9 @@ static bool run_case(int num, const struct bcase *sc, double seconds)
 	iobuf_ring_destroy(run.ring);
 	/* Destroy had nothing to put back; no put was ever refused; every get was put once. */
 	iobuf_set_stats(run.set, &st);
-	if (ok && (st.tier[TIER].in_use != 0 || st.tier[TIER].refused_invalid || st.tier[TIER].refused_already ||
-		   st.tier[TIER].refused_stale || st.tier[TIER].gets != st.tier[TIER].puts ||
-		   st.tier[TIER].gets != total)) {
+	if (ok &&
+	    (st.tier[TIER].in_use != 0 || st.tier[TIER].refused_invalid || st.tier[TIER].refused_already ||
+	     st.tier[TIER].refused_stale || st.tier[TIER].gets != st.tier[TIER].puts || st.tier[TIER].gets != total)) {
 		snprintf(run.why, sizeof(run.why),
 			 "pool: in_use %" PRIu32 ", refused %" PRIu64 "/%" PRIu64 "/%" PRIu64 ", gets %" PRIu64
 			 ", puts %" PRIu64 ", broadcast %" PRIu64,

@@ -555,7 +555,7 @@ static void test_bcast_errors(void **state)
 	assert_int_equal(iobuf_ring_bcast(r, NULL, 1, 0), -EINVAL);
 	assert_int_equal(iobuf_ring_bcast(r, hs, 0, 0), -EINVAL);
 	assert_int_equal(iobuf_ring_bcast(r, hs, -1, 0), -EINVAL);
-	assert_int_equal(iobuf_ring_bcast(r, hs, 5, 0), -EINVAL); /* above the capacity */
+	assert_int_equal(iobuf_ring_bcast(r, hs, 5, 0), -EINVAL);     /* above the capacity */
 	assert_int_equal(iobuf_ring_bcast(plain, hs, 1, 0), -EINVAL); /* not a bcast ring */
 	/* Handles that are not live handles of the set: none of the batch goes out. */
 	bad[0] = hs[0];
@@ -644,6 +644,7 @@ static void test_bcast_wakes_writer(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_hook_exactly_once_in_order),
@@ -656,6 +657,7 @@ int main(void)
 	    cmocka_unit_test(test_bcast_errors),
 	    cmocka_unit_test(test_bcast_wakes_writer),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests_name("ring_bcast", tests, NULL, NULL);
 }
