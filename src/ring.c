@@ -88,6 +88,8 @@
 
 /* The reclaim word of a retiring ring: reclaimed << 1, plus this bit while a thread retires. */
 #define RECLAIM_BUSY UINT64_C(1)
+/* A retirer's limit that is the cursor, read afresh each time (a leaving reader has no sequence). */
+#define RETIRE_CURSOR UINT64_MAX
 
 /* What publish and release do after their store (ring->notify); 0 keeps their fast path. */
 #define NOTIFY_WAKE 1u	 /* the ring may block: wake sleepers (D1, D2) */
@@ -245,12 +247,22 @@ static void ring_wake(struct iobuf__ring_futex *f)
  * How far entries may be retired: min(@limit, every reader's released
  * sequence).  @limit is a cursor value whose store happens before the
  * caller's last seq_cst fence, which precedes these loads: then a reader
- * joining unseen starts at or after @limit (D3, as for the writer's gate).
+ * joining unseen starts at or after @limit (D3').  A reader's own new
+ * sequence is such a value (its poll acquired a cursor at least that
+ * high), and stays one while it retires, since it is a reader; a leaving
+ * reader is not, so it passes RETIRE_CURSOR and the cursor is read here,
+ * after the caller's fence (which orders it after the stores of anyone who
+ * found the word held, D4/D6) and before a fence of its own (D3').
  */
 static uint64_t ring_retire_bound(struct iobuf_ring *ring, uint64_t limit)
 {
 	uint64_t m = limit;
 
+	if (limit == RETIRE_CURSOR) {
+		/* A1: pairs with R1 in iobuf_ring_publish(): the entries we may retire. */
+		m = iobuf__load_64_acq(&ring->cursor);
+		iobuf__fence_seq_cst(); /* D3': the cursor load before the loads of the readers */
+	}
 	for (int i = 0; i < ring->max_readers; i++) {
 		/*
 		 * A6: pairs with R2 in iobuf_ring_release() and
@@ -589,19 +601,15 @@ int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader)
 out:
 	pthread_mutex_unlock(&ring->lock);
 	if (rc == 0 && ring->on_retire) {
-		uint64_t c;
-
 		/*
 		 * D6: pairs with the fence in ring_published(): our store of
 		 * nactive (and of the sequence, D4) before our load of the
 		 * cursor; the writer, if it saw readers still there, published
-		 * no further than the cursor we read.
+		 * no further than the cursor we read.  We are no reader any
+		 * more: the cursor bounds what we retire, read afresh each time.
 		 */
 		iobuf__fence_seq_cst();
-		/* A1: pairs with R1 in iobuf_ring_publish(): the entries we may retire. */
-		c = iobuf__load_64_acq(&ring->cursor);
-		iobuf__fence_seq_cst(); /* D3: the cursor load before the loads of the readers */
-		ring_retire_kick(ring, 0, c, true);
+		ring_retire_kick(ring, 0, RETIRE_CURSOR, true);
 	}
 	if (rc == 0 && ring->may_block)
 		ring_wake(&ring->rel); /* a writer waiting on this reader */

@@ -346,6 +346,124 @@ static void test_hook_nobody_reads(void **state)
 	assert_log(&l, 30);
 }
 
+/*
+ * Events while a retirer is inside the hook (it holds the reclaim word): they
+ * find the word held and leave; the retirer must pick them up when it lets go.
+ * The hook runs @during once, in another thread that it waits for, as if a
+ * concurrent thread had acted at that moment.
+ */
+struct during {
+	struct log log;
+	struct iobuf_ring *ring;
+	void (*during)(struct iobuf_ring *ring);
+	int fired;
+};
+
+static void *during_main(void *arg)
+{
+	struct during *d = arg;
+
+	d->during(d->ring);
+	return NULL;
+}
+
+static void hook_during(void *ctx, uint64_t seq, void *entry)
+{
+	struct during *d = ctx;
+	pthread_t t;
+
+	hook_log(&d->log, seq, entry);
+	if (d->fired++ == 0) {
+		assert_int_equal(pthread_create(&t, NULL, during_main, d), 0);
+		pthread_join(t, NULL);
+	}
+}
+
+static struct iobuf_ring *mk_during(struct during *d, void (*during)(struct iobuf_ring *))
+{
+	struct iobuf_ring_config c = cfg_of(8, 3, IOBUF_RING_SPIN);
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	c.on_retire = hook_during;
+	c.retire_ctx = d;
+	d->during = during;
+	d->ring = iobuf_ring_create(&c, &err);
+	assert_non_null(d->ring);
+	return d->ring;
+}
+
+/* Reader 2 (at 1) releases to 4 while reader 1 retires entry 0. */
+static void during_release(struct iobuf_ring *r)
+{
+	uint64_t first;
+
+	assert_int_equal(iobuf_ring_poll(r, 2, &first, NULL), 3);
+	assert_int_equal(iobuf_ring_release(r, 2, 4), 0);
+	assert_int_equal(iobuf_ring_reclaimed(r), 0); /* the word is held: it left that to the holder */
+}
+
+/* The writer publishes 4 .. 5 and reader 0 takes them, while a leaving reader retires. */
+static void during_publish_release(struct iobuf_ring *r)
+{
+	uint64_t first;
+
+	put_vals(r, 4, 2);
+	assert_int_equal(iobuf_ring_poll(r, 0, &first, NULL), 2);
+	assert_int_equal(iobuf_ring_release(r, 0, 6), 0);
+}
+
+/* The writer publishes 4 .. 5 while the last reader leaves: nobody reads them. */
+static void during_publish(struct iobuf_ring *r)
+{
+	put_vals(r, 4, 2);
+}
+
+static void test_hook_events_while_retiring(void **state)
+{
+	struct during d;
+	struct iobuf_ring *r;
+	uint64_t first;
+
+	(void)state;
+	/* A release while a releasing reader retires. */
+	r = mk_during(&d, during_release);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(iobuf_ring_reader_add(r, NULL, 0), i);
+	put_vals(r, 0, 4);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(iobuf_ring_poll(r, i, &first, NULL), 4);
+	assert_int_equal(iobuf_ring_release(r, 0, 4), 0);
+	assert_int_equal(iobuf_ring_release(r, 2, 1), 0);
+	assert_int_equal(d.log.n, 0);
+	assert_int_equal(iobuf_ring_release(r, 1, 4), 0); /* retires 0, then (after the hook) 1 .. 3 */
+	assert_log(&d.log, 4);
+	assert_int_equal(iobuf_ring_reclaimed(r), 4);
+	iobuf_ring_destroy(r);
+
+	/* A publish and a release past the cursor a leaving reader saw. */
+	r = mk_during(&d, during_publish_release);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(iobuf_ring_reader_add(r, NULL, 0), i);
+	put_vals(r, 0, 4);
+	assert_int_equal(iobuf_ring_poll(r, 0, &first, NULL), 4);
+	assert_int_equal(iobuf_ring_release(r, 0, 4), 0);
+	assert_int_equal(iobuf_ring_reader_remove(r, 1), 0); /* retires 0 .. 3, then 4 .. 5 */
+	assert_log(&d.log, 6);
+	assert_int_equal(iobuf_ring_reclaimed(r), 6);
+	iobuf_ring_destroy(r);
+
+	/* A publish without readers while the last reader leaves. */
+	r = mk_during(&d, during_publish);
+	assert_int_equal(iobuf_ring_reader_add(r, NULL, 0), 0);
+	put_vals(r, 0, 4);
+	assert_int_equal(iobuf_ring_reader_remove(r, 0), 0); /* retires 0 .. 3, then 4 .. 5 */
+	assert_log(&d.log, 6);
+	assert_int_equal(iobuf_ring_reclaimed(r), 6);
+	iobuf_ring_destroy(r);
+	assert_log(&d.log, 6);
+}
+
 /* ---- bcast ------------------------------------------------------------------------------ */
 
 static void test_bcast_two_readers(void **state)
@@ -649,6 +767,7 @@ int main(void)
 	    cmocka_unit_test(test_create_errors),
 	    cmocka_unit_test(test_hook_exactly_once_in_order),
 	    cmocka_unit_test(test_hook_nobody_reads),
+	    cmocka_unit_test(test_hook_events_while_retiring),
 	    cmocka_unit_test(test_bcast_two_readers),
 	    cmocka_unit_test(test_bcast_nobody_listens),
 	    cmocka_unit_test(test_bcast_pipeline),
