@@ -334,8 +334,11 @@ static void ring_retire_kick(struct iobuf_ring *ring, uint64_t from, uint64_t li
 		ring_retire(ring, w, m, limit);
 }
 
-/* The slow half of iobuf_ring_publish(): sleepers and retirement (ring->notify). */
-static void ring_published(struct iobuf_ring *ring)
+/*
+ * The slow half of iobuf_ring_publish(): sleepers and retirement (ring->notify).
+ * Out of line, so the fast path of rings that need neither stays as lean as before.
+ */
+static __attribute__((noinline)) void ring_published(struct iobuf_ring *ring)
 {
 	/*
 	 * D1: pairs with the fence in ring_sleep(); D6: pairs with the fence in
@@ -350,7 +353,7 @@ static void ring_published(struct iobuf_ring *ring)
 }
 
 /* The slow half of iobuf_ring_release(): sleepers and retirement (ring->notify). */
-static void ring_released(struct iobuf_ring *ring, uint64_t from, uint64_t upto)
+static __attribute__((noinline)) void ring_released(struct iobuf_ring *ring, uint64_t from, uint64_t upto)
 {
 	/* D2: pairs with the fence in ring_sleep(); D4: with the fence in ring_retire(). */
 	iobuf__fence_seq_cst();
