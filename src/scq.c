@@ -191,147 +191,222 @@ static void scq_catchup(struct iobuf_scq *q, uint64_t tail, uint64_t head)
 	}
 }
 
+/*
+ * One ticket at a time.  An operation takes a ticket with a FAA and visits
+ * its entry; these are the visits, shared by the operations below and by
+ * the test hooks that replay chosen interleavings (src/scq.h).  Each has a
+ * fast half, inline, for the common case, and a slow half out of line so
+ * that the fast path keeps few registers.
+ */
+
+/*
+ * Slow half of scq_enqueue_at(): @e, just read from @slot, is not a safe
+ * empty entry of an older cycle, or the fast CAS lost to a change.
+ */
+static __attribute__((noinline)) bool scq_enqueue_slow(struct iobuf_scq *q, uint64_t t, uint64_t *slot, uint64_t e,
+						       uint64_t val)
+{
+	const uint64_t low_mask = q->low_mask, safe = q->slot_mask + 1, tc = iobuf__scq_cycle(q, t);
+
+	for (;;) {
+		uint64_t ec = e | low_mask;
+
+		/* A dequeuer of this cycle (or later) has been here: the ticket is dead. */
+		if (iobuf__scq_diff(ec, tc) >= 0)
+			return false;
+		/* Still holds an index of an older cycle, not yet dequeued. */
+		if ((e | safe) != ec)
+			return false;
+		if (!(e & safe)) {
+			/*
+			 * Unsafe: a later dequeuer passed while an old index was
+			 * here.  Fill the entry only if the dequeuer of t has not
+			 * taken its ticket yet.
+			 * F2: pairs with F1 in iobuf_scq_dequeue() (RWC): a
+			 * dequeuer that skipped this entry without writing it
+			 * (already unsafe) did its head FAA, a full fence, then
+			 * read the entry before the old index was consumed;
+			 * having read the consumed entry, we see that FAA here.
+			 */
+			iobuf__fence_seq_cst();
+			if (iobuf__scq_diff(iobuf__load_64(&q->head), t) > 0)
+				return false;
+		}
+		/* Q1 as in scq_enqueue_at().  On failure e is the entry's new value; judge it again. */
+		if (iobuf__cas_64_acqrel(slot, &e, tc ^ val))
+			return true;
+	}
+}
+
+/*
+ * Put @val (slot_mask ^ index) into the entry of ticket @t.  Returns true
+ * if it landed, false if the ticket is dead and the caller needs another.
+ */
+static inline bool scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint64_t val)
+{
+	const uint64_t low_mask = q->low_mask, tc = iobuf__scq_cycle(q, t);
+	uint64_t *slot = &q->entry[iobuf__scq_slot(q, t)];
+	/* Q4: pairs with Q3 in scq_dequeue_slow(): a dequeuer's head FAA before it marked this entry. */
+	uint64_t e = iobuf__load_64_acq(slot);
+
+	/*
+	 * The common case: safe, no index, an older cycle.  XOR of @val into
+	 * the cycle word (index bits all ones) gives {cycle(t), safe, index}.
+	 * Q1: pairs with Q2 in scq_dequeue_at() and scq_dequeue_slow():
+	 * publishes the index and the caller's bytes.
+	 */
+	if (IOBUF_LIKELY((e & low_mask) == low_mask && iobuf__scq_diff(e, tc) < 0) &&
+	    IOBUF_LIKELY(iobuf__cas_64_acqrel(slot, &e, tc ^ val)))
+		return true;
+	return scq_enqueue_slow(q, t, slot, e, val);
+}
+
+/* After an enqueue landed: set the threshold back to 3n-1. */
+static inline void scq_enqueued(struct iobuf_scq *q)
+{
+	/*
+	 * F3: pairs with F1 in iobuf_scq_dequeue() (SB): orders the entry CAS
+	 * before the threshold load, so either a dequeuer that decremented
+	 * the threshold then looked at entries sees our entry, or we see its
+	 * decrement and reset.
+	 */
+	iobuf__fence_rmw_load();
+	/* Only when needed: a store per enqueue would bounce the line. */
+	if (IOBUF_UNLIKELY(iobuf__load_64(&q->threshold) != q->thr_full))
+		iobuf__store_64(&q->threshold, q->thr_full);
+}
+
+/*
+ * Slow half of scq_dequeue_at(): @e, just read from @slot, is not of the
+ * cycle of ticket @h.  Returns the index, or -1 if there is none for @h;
+ * then the entry is left so that no enqueuer of an older ticket fills it.
+ */
+static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint64_t h, uint64_t *slot, uint64_t e)
+{
+	const uint64_t low_mask = q->low_mask, bot = q->slot_mask, safe = q->slot_mask + 1;
+	const uint64_t hc = iobuf__scq_cycle(q, h);
+	bool waited = false;
+
+	for (;;) {
+		uint64_t ec = e | low_mask, next;
+
+		if (ec == hc) {
+			/* Ours after all (it landed while we looked): as in scq_dequeue_at(). */
+			iobuf__or_64(slot, bot);
+			return (int)(e & bot);
+		}
+		/* Already in a later cycle: we were lapped. */
+		if (iobuf__scq_diff(ec, hc) > 0)
+			return -1;
+		if ((e | safe) != ec) {
+			/*
+			 * An older index, its dequeuer late: mark the entry unsafe,
+			 * so that once it is consumed no enqueuer of a cycle whose
+			 * dequeuer has passed (ours) fills it.
+			 */
+			next = e & ~safe;
+			if (next == e)
+				return -1;
+		} else {
+			/*
+			 * Empty, older.  If an enqueuer holds our ticket (tail past
+			 * it) and could still fill the entry (safe), give it a
+			 * moment to land rather than make it retry.
+			 */
+			if (!waited && (e & safe) && iobuf__scq_diff(iobuf__load_64(&q->tail), h) > 0) {
+				uint64_t seen = e;
+
+				waited = true;
+				for (int i = 0; i < SCQ_SPIN && e == seen; i++) {
+					iobuf__cpu_relax();
+					/* Q2 as in scq_dequeue_at(). */
+					e = iobuf__load_64_acq(slot);
+				}
+				if (e != seen)
+					continue;
+			}
+			/* Move it to our cycle, keeping its safe bit: no late enqueuer fills it. */
+			next = hc ^ (~e & safe);
+		}
+		/*
+		 * Q3: pairs with Q4 in scq_enqueue_at(): our head FAA is visible
+		 * to an enqueuer that sees this mark (the consumer's OR continues
+		 * the release sequence).  On failure e is the entry's new value,
+		 * acquired (Q2).
+		 */
+		if (iobuf__cas_64_acqrel(slot, &e, next))
+			return -1;
+	}
+}
+
+/* Take the index of ticket @h from its entry.  Returns it, or -1 if none. */
+static inline int scq_dequeue_at(struct iobuf_scq *q, uint64_t h)
+{
+	uint64_t *slot = &q->entry[iobuf__scq_slot(q, h)];
+	/* Q2: pairs with Q1 in scq_enqueue_at(): the index and the enqueuer's bytes. */
+	uint64_t e = iobuf__load_64_acq(slot);
+
+	if (IOBUF_LIKELY((e | q->low_mask) == iobuf__scq_cycle(q, h))) {
+		/*
+		 * Ours.  Mark it consumed (index BOT; cycle and safe bit kept).
+		 * Only a later dequeuer's unsafe mark can change the entry
+		 * meanwhile, and that keeps the index: no CAS needed.  Relaxed:
+		 * it publishes nothing; the next enqueuer here needs none of our
+		 * writes.
+		 */
+		iobuf__or_64(slot, q->slot_mask);
+		return (int)(e & q->slot_mask);
+	}
+	return scq_dequeue_slow(q, h, slot, e);
+}
+
+/*
+ * After ticket @h found nothing.  Returns true if the dequeue is to report
+ * the queue empty: no enqueuer is past @h (then tail catches up with head)
+ * or the threshold ran out.
+ */
+static __attribute__((noinline)) bool scq_dequeue_missed(struct iobuf_scq *q, uint64_t h)
+{
+	uint64_t t = iobuf__load_64(&q->tail);
+
+	if (iobuf__scq_diff(t, h + 1) <= 0) {
+		scq_catchup(q, t, h + 1);
+		iobuf__faa_64(&q->threshold, (uint64_t)-1);
+		return true;
+	}
+	return (int64_t)iobuf__faa_64(&q->threshold, (uint64_t)-1) <= 0;
+}
+
 /* @idx < capacity, checked by the caller. */
 static inline void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
 {
-	const uint64_t low_mask = q->low_mask, safe = q->slot_mask + 1;
-	/* XOR into a cycle word (index bits all ones) gives {cycle, safe, idx}. */
 	const uint64_t val = q->slot_mask ^ idx;
 
-	for (;;) {
-		uint64_t t = iobuf__faa_64(&q->tail, 1);
-		uint64_t tc = iobuf__scq_cycle(q, t);
-		uint64_t *slot = &q->entry[iobuf__scq_slot(q, t)];
-		/* Q4: pairs with Q3 in scq_dequeue(): a dequeuer's head FAA before it marked this entry. */
-		uint64_t e = iobuf__load_64_acq(slot);
-
-		for (;;) {
-			uint64_t ec = e | low_mask;
-
-			/* A dequeuer of this cycle (or later) has been here: the ticket is dead. */
-			if (iobuf__scq_diff(ec, tc) >= 0)
-				break;
-			/* Still holds an index of an older cycle, not yet dequeued. */
-			if ((e | safe) != ec)
-				break;
-			if (!(e & safe)) {
-				/*
-				 * Unsafe: a later dequeuer passed while the old index
-				 * was here.  Fill the entry only if the dequeuer of t
-				 * has not taken its ticket yet.
-				 * F2: pairs with F1 in scq_dequeue() (RWC): a dequeuer
-				 * that skipped this entry without writing it (already
-				 * unsafe) did its head FAA, then a full fence, then read
-				 * the entry before the old index was consumed; having
-				 * read the consumed entry, we see that FAA here.
-				 */
-				iobuf__fence_seq_cst();
-				if (iobuf__scq_diff(iobuf__load_64(&q->head), t) > 0)
-					break;
-			}
-			/* Q1: pairs with Q2 in scq_dequeue(): publishes the index and the caller's bytes. */
-			if (iobuf__cas_64_acqrel(slot, &e, tc ^ val)) {
-				/*
-				 * F3: pairs with F1 in scq_dequeue() (SB): orders the
-				 * CAS before the threshold load, so either a dequeuer
-				 * that decremented the threshold then looked at entries
-				 * sees ours, or we see its decrement and reset.
-				 */
-				iobuf__fence_rmw_load();
-				/* Reset only when needed: a store per enqueue would bounce the line. */
-				if (iobuf__load_64(&q->threshold) != q->thr_full)
-					iobuf__store_64(&q->threshold, q->thr_full);
-				return;
-			}
-			/* The CAS failed: e holds the entry's new value; judge it again. */
-		}
-	}
+	while (!scq_enqueue_at(q, iobuf__faa_64(&q->tail, 1), val))
+		;
+	scq_enqueued(q);
 }
 
 static inline int scq_dequeue(struct iobuf_scq *q)
 {
-	const uint64_t low_mask = q->low_mask, bot = q->slot_mask, safe = q->slot_mask + 1;
-
 	/* Known empty: no ticket, no write. */
 	if ((int64_t)iobuf__load_64(&q->threshold) < 0)
 		return -EAGAIN;
-
 	for (;;) {
 		uint64_t h = iobuf__faa_64(&q->head, 1);
-		uint64_t hc = iobuf__scq_cycle(q, h);
-		uint64_t *slot = &q->entry[iobuf__scq_slot(q, h)];
-		uint64_t e, t;
-		bool waited = false;
+		int v;
 
 		/*
-		 * F1: pairs with F2 and F3 in scq_enqueue(): the head FAA (and the
-		 * threshold decrement of the previous round) before the entry
-		 * load, as the paper's sequentially consistent argument assumes.
+		 * F1: pairs with F2 in scq_enqueue_slow() and F3 in
+		 * scq_enqueued(): the head FAA (and the threshold decrement of
+		 * the previous round) before the entry load, as the paper's
+		 * sequentially consistent argument assumes.
 		 */
 		iobuf__fence_rmw_load();
-		/* Q2: pairs with Q1 in scq_enqueue(): the index and the enqueuer's bytes. */
-		e = iobuf__load_64_acq(slot);
-
-		for (;;) {
-			uint64_t ec = e | low_mask, next;
-
-			if (ec == hc) {
-				/*
-				 * Ours.  Mark it consumed (index BOT, cycle and safe bit
-				 * kept).  Only a later dequeuer's unsafe mark can change
-				 * the entry meanwhile, and it keeps the index: no CAS
-				 * needed.  Relaxed: it publishes nothing; the next
-				 * enqueuer here needs none of our writes.
-				 */
-				iobuf__or_64(slot, bot);
-				return (int)(e & bot);
-			}
-			/* Already in a later cycle: we were lapped, try another ticket. */
-			if (iobuf__scq_diff(ec, hc) > 0)
-				break;
-			if ((e | safe) != ec) {
-				/* An older index still here, its dequeuer late: mark unsafe. */
-				next = e & ~safe;
-				if (next == e)
-					break;
-			} else {
-				/*
-				 * Empty and older.  If an enqueuer holds our ticket, give
-				 * it a moment to land (it could not fill an unsafe entry).
-				 */
-				if (!waited && (e & safe) && iobuf__scq_diff(iobuf__load_64(&q->tail), h) > 0) {
-					uint64_t seen = e;
-
-					waited = true;
-					for (int i = 0; i < SCQ_SPIN && e == seen; i++) {
-						iobuf__cpu_relax();
-						/* Q2 as above. */
-						e = iobuf__load_64_acq(slot);
-					}
-					if (e != seen)
-						continue;
-				}
-				/* Move it to our cycle, keeping its safe bit, so no late enqueuer fills it. */
-				next = hc ^ (~e & safe);
-			}
-			/*
-			 * Q3: pairs with Q4 in scq_enqueue(): our head FAA is visible
-			 * to an enqueuer that sees this mark.  On failure e is the
-			 * entry's new value (acquired: Q2).
-			 */
-			if (iobuf__cas_64_acqrel(slot, &e, next))
-				break;
-		}
-
-		/* Nothing at ticket h. */
-		t = iobuf__load_64(&q->tail);
-		if (iobuf__scq_diff(t, h + 1) <= 0) {
-			/* No enqueuer is ahead of us: empty. */
-			scq_catchup(q, t, h + 1);
-			iobuf__faa_64(&q->threshold, (uint64_t)-1);
-			return -EAGAIN;
-		}
-		if ((int64_t)iobuf__faa_64(&q->threshold, (uint64_t)-1) <= 0)
+		v = scq_dequeue_at(q, h);
+		if (IOBUF_LIKELY(v >= 0))
+			return v;
+		if (scq_dequeue_missed(q, h))
 			return -EAGAIN;
 	}
 }
@@ -347,6 +422,30 @@ int iobuf_scq_enqueue(struct iobuf_scq *q, uint32_t idx)
 int iobuf_scq_dequeue(struct iobuf_scq *q)
 {
 	return scq_dequeue(q);
+}
+
+/* ---- test hooks (src/scq.h) -------------------------------------------- */
+
+int iobuf__scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint32_t idx)
+{
+	if (idx >= q->capacity)
+		return -EINVAL;
+	if (!scq_enqueue_at(q, t, q->slot_mask ^ idx))
+		return -EAGAIN;
+	scq_enqueued(q);
+	return 0;
+}
+
+int iobuf__scq_dequeue_at(struct iobuf_scq *q, uint64_t h)
+{
+	int v = scq_dequeue_at(q, h);
+
+	return v >= 0 ? v : -EAGAIN;
+}
+
+int iobuf__scq_dequeue_missed(struct iobuf_scq *q, uint64_t h)
+{
+	return scq_dequeue_missed(q, h) ? -EAGAIN : 0;
 }
 
 /*

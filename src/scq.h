@@ -121,4 +121,19 @@ static inline int64_t iobuf__scq_diff(uint64_t a, uint64_t b)
  */
 int iobuf__scq_init_at(struct iobuf_scq *q, uint32_t capacity, bool full, uint64_t start);
 
+/*
+ * The steps of an operation, for tests that replay chosen interleavings
+ * on one thread.  An enqueue is: t = FAA(tail); iobuf__scq_enqueue_at(t)
+ * until it returns 0.  A dequeue is: return -EAGAIN if the threshold is
+ * < 0; h = FAA(head); iobuf__scq_dequeue_at(h), done if >= 0; else done
+ * with -EAGAIN if iobuf__scq_dequeue_missed(h) says so, else again.
+ * The caller takes the tickets (iobuf__faa_64 on head or tail).
+ */
+/* Visit ticket @t's entry with @idx: 0 if it landed (threshold reset), -EAGAIN if @t is dead, -EINVAL. */
+int iobuf__scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint32_t idx);
+/* Visit ticket @h's entry: the index, or -EAGAIN if none for @h. */
+int iobuf__scq_dequeue_at(struct iobuf_scq *q, uint64_t h);
+/* After a miss at @h: -EAGAIN if the dequeue reports empty (tail caught up, threshold spent), else 0. */
+int iobuf__scq_dequeue_missed(struct iobuf_scq *q, uint64_t h);
+
 #endif /* IOBUF_SRC_SCQ_H */
