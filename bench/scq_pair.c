@@ -3,7 +3,7 @@
  * scq_pair.c - the SCQ's uncontended hot path: dequeue + enqueue pairs on
  * one thread, as a pool's get + put with no cache in front.
  *
- *   scq_pair [pairs [capacity [runs]]]     defaults: 10^7 pairs, 1024, 5 runs
+ *   scq_pair [pairs [capacity [runs [cpu]]]]   defaults: 10^7 pairs, 1024, 5 runs, CPU 0
  *
  * Prints the median (and min, max) ns per pair over the runs.  For
  * instructions per pair:
@@ -61,20 +61,21 @@ int main(int argc, char **argv)
 	uint64_t pairs = argc > 1 ? strtoull(argv[1], NULL, 0) : 10000000;
 	uint32_t cap = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 1024;
 	int runs = argc > 3 ? atoi(argv[3]) : 5;
+	int cpu = argc > 4 ? atoi(argv[4]) : 0;
 	double ns[64];
 	struct iobuf_scq *q;
 	uint64_t sum = 0;
 	cpu_set_t set;
 	int err;
 
-	if (pairs == 0 || runs < 1 || runs > 64) {
-		fprintf(stderr, "usage: %s [pairs [capacity [runs<=64]]]\n", argv[0]);
+	if (pairs == 0 || runs < 1 || runs > 64 || cpu < 0 || cpu >= CPU_SETSIZE) {
+		fprintf(stderr, "usage: %s [pairs [capacity [runs<=64 [cpu]]]]\n", argv[0]);
 		return 2;
 	}
 	CPU_ZERO(&set);
-	CPU_SET(0, &set);
+	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) != 0)
-		fprintf(stderr, "# could not pin to CPU 0; running unpinned\n");
+		fprintf(stderr, "# could not pin to CPU %d; running unpinned\n", cpu);
 	q = iobuf_scq_create(cap, true, &err);
 	if (!q) {
 		fprintf(stderr, "iobuf_scq_create(%u): %s\n", cap, strerror(-err));

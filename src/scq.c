@@ -60,6 +60,13 @@
  */
 #define SCQ_SPIN 32
 
+/* Tells the compiler what the code guarantees (here: an index is >= 0). */
+#define SCQ_ASSUME(c) \
+	do { \
+		if (!(c)) \
+			__builtin_unreachable(); \
+	} while (0)
+
 static size_t scq_memsize(uint32_t capacity, uint64_t *half)
 {
 	uint64_t n, bytes;
@@ -94,14 +101,6 @@ int iobuf__scq_init_at(struct iobuf_scq *q, uint32_t capacity, bool full, uint64
 	q->slot_mask = 2 * n - 1;
 	q->low_mask = 4 * n - 1;
 	q->thr_full = 3 * n - 1;
-	if (q->order > IOBUF__SCQ_REMAP_SHIFT) {
-		q->rot_up = IOBUF__SCQ_REMAP_SHIFT;
-		q->rot_down = q->order - IOBUF__SCQ_REMAP_SHIFT;
-	} else {
-		/* One block or less: rotating would need a negative shift, and buys nothing. */
-		q->rot_up = 0;
-		q->rot_down = 0;
-	}
 
 	/*
 	 * Ticket start + i for i < 2n covers each entry once.  An entry starts
@@ -241,11 +240,13 @@ static __attribute__((noinline)) bool scq_enqueue_slow(struct iobuf_scq *q, uint
 /*
  * Put @val (slot_mask ^ index) into the entry of ticket @t.  Returns true
  * if it landed, false if the ticket is dead and the caller needs another.
+ * @slot_mask and @low_mask are q's, read once by the caller.
  */
-static inline bool scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint64_t val)
+static inline __attribute__((always_inline)) bool scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint64_t val,
+								 uint64_t slot_mask, uint64_t low_mask)
 {
-	const uint64_t low_mask = q->low_mask, tc = iobuf__scq_cycle(q, t);
-	uint64_t *slot = &q->entry[iobuf__scq_slot(q, t)];
+	const uint64_t tc = (t << 1) | low_mask; /* iobuf__scq_cycle() */
+	uint64_t *slot = &q->entry[iobuf__scq_slot_of(slot_mask, t)];
 	/* Q4: pairs with Q3 in scq_dequeue_slow(): a dequeuer's head FAA before it marked this entry. */
 	uint64_t e = iobuf__load_64_acq(slot);
 
@@ -339,14 +340,20 @@ static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint6
 	}
 }
 
-/* Take the index of ticket @h from its entry.  Returns it, or -1 if none. */
-static inline int scq_dequeue_at(struct iobuf_scq *q, uint64_t h)
+/*
+ * Take the index of ticket @h from its entry.  Returns it, or -1 if none.
+ * @slot_mask and @low_mask are q's, read once by the caller.
+ */
+static inline __attribute__((always_inline)) int scq_dequeue_at(struct iobuf_scq *q, uint64_t h, uint64_t slot_mask,
+								uint64_t low_mask)
 {
-	uint64_t *slot = &q->entry[iobuf__scq_slot(q, h)];
+	uint64_t *slot = &q->entry[iobuf__scq_slot_of(slot_mask, h)];
 	/* Q2: pairs with Q1 in scq_enqueue_at(): the index and the enqueuer's bytes. */
 	uint64_t e = iobuf__load_64_acq(slot);
 
-	if (IOBUF_LIKELY((e | q->low_mask) == iobuf__scq_cycle(q, h))) {
+	if (IOBUF_LIKELY((e | low_mask) == ((h << 1) | low_mask))) {
+		int v = (int)(e & slot_mask);
+
 		/*
 		 * Ours.  Mark it consumed (index BOT; cycle and safe bit kept).
 		 * Only a later dequeuer's unsafe mark can change the entry
@@ -354,8 +361,9 @@ static inline int scq_dequeue_at(struct iobuf_scq *q, uint64_t h)
 		 * it publishes nothing; the next enqueuer here needs none of our
 		 * writes.
 		 */
-		iobuf__or_64(slot, q->slot_mask);
-		return (int)(e & q->slot_mask);
+		iobuf__or_64(slot, slot_mask);
+		SCQ_ASSUME(v >= 0); /* slot_mask < 2^30 */
+		return v;
 	}
 	return scq_dequeue_slow(q, h, slot, e);
 }
@@ -380,15 +388,17 @@ static __attribute__((noinline)) bool scq_dequeue_missed(struct iobuf_scq *q, ui
 /* @idx < capacity, checked by the caller. */
 static inline void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
 {
-	const uint64_t val = q->slot_mask ^ idx;
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask, val = slot_mask ^ idx;
 
-	while (!scq_enqueue_at(q, iobuf__faa_64(&q->tail, 1), val))
+	while (!scq_enqueue_at(q, iobuf__faa_64(&q->tail, 1), val, slot_mask, low_mask))
 		;
 	scq_enqueued(q);
 }
 
 static inline int scq_dequeue(struct iobuf_scq *q)
 {
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+
 	/* Known empty: no ticket, no write. */
 	if ((int64_t)iobuf__load_64(&q->threshold) < 0)
 		return -EAGAIN;
@@ -403,7 +413,7 @@ static inline int scq_dequeue(struct iobuf_scq *q)
 		 * sequentially consistent argument assumes.
 		 */
 		iobuf__fence_rmw_load();
-		v = scq_dequeue_at(q, h);
+		v = scq_dequeue_at(q, h, slot_mask, low_mask);
 		if (IOBUF_LIKELY(v >= 0))
 			return v;
 		if (scq_dequeue_missed(q, h))
@@ -430,7 +440,7 @@ int iobuf__scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint32_t idx)
 {
 	if (idx >= q->capacity)
 		return -EINVAL;
-	if (!scq_enqueue_at(q, t, q->slot_mask ^ idx))
+	if (!scq_enqueue_at(q, t, q->slot_mask ^ idx, q->slot_mask, q->low_mask))
 		return -EAGAIN;
 	scq_enqueued(q);
 	return 0;
@@ -438,7 +448,7 @@ int iobuf__scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint32_t idx)
 
 int iobuf__scq_dequeue_at(struct iobuf_scq *q, uint64_t h)
 {
-	int v = scq_dequeue_at(q, h);
+	int v = scq_dequeue_at(q, h, q->slot_mask, q->low_mask);
 
 	return v >= 0 ? v : -EAGAIN;
 }
