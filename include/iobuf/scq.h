@@ -160,9 +160,13 @@ IOBUF_API uint32_t iobuf_scq_capacity(const struct iobuf_scq *q);
 /*
  * iobuf_scq_count - about how many indices @q holds.
  *
- * Returns tail - head clamped to [0, capacity]: exact when no call is in
- * flight, a snapshot that may be off by the calls in flight otherwise.
- * Orders nothing.  Any thread, any time after init; wait-free.
+ * Returns tail - head clamped to [0, capacity].  With no call in flight it
+ * is never below the true count, and exact when the queue is full or was
+ * last used by one thread; after contention it may count tickets that an
+ * enqueue skipped (the entry still held an older index) until a dequeue
+ * passes them.  While calls are in flight it is a snapshot that may be off
+ * either way.  Keep exact books elsewhere.  Orders nothing.
+ * Any thread, any time after init; wait-free.
  */
 IOBUF_API uint32_t iobuf_scq_count(const struct iobuf_scq *q);
 
