@@ -52,11 +52,12 @@
 #include "util.h"
 
 /*
- * How many times a dequeuer re-reads an empty entry of an older cycle,
- * while an enqueuer holds its ticket (tail > head), before it moves the
- * entry to its own cycle and so makes that enqueuer retry.  Short: the
- * enqueuer's window is a load and a CAS; if it was preempted, waiting
- * longer buys nothing.
+ * How many times a dequeuer re-reads an empty, safe entry of an older
+ * cycle while an enqueuer holds its ticket (tail is past it), before it
+ * moves the entry to its own cycle and so makes that enqueuer retry on a
+ * new ticket.  Short: the enqueuer's window is a load and a CAS; if it was
+ * preempted, waiting longer buys nothing.  Bounded, so a dequeue never
+ * waits on another thread.
  */
 #define SCQ_SPIN 32
 
