@@ -222,7 +222,7 @@ static __attribute__((noinline)) bool scq_enqueue_slow(struct iobuf_scq *q, uint
 			 * Unsafe: a later dequeuer passed while an old index was
 			 * here.  Fill the entry only if the dequeuer of t has not
 			 * taken its ticket yet.
-			 * F2: pairs with F1 in iobuf_scq_dequeue() (RWC): a
+			 * F2: pairs with F1 in scq_fence_f1() (RWC): a
 			 * dequeuer that skipped this entry without writing it
 			 * (already unsafe) did its head FAA, a full fence, then
 			 * read the entry before the old index was consumed;
@@ -232,19 +232,22 @@ static __attribute__((noinline)) bool scq_enqueue_slow(struct iobuf_scq *q, uint
 			if (iobuf__scq_diff(iobuf__load_64(&q->head), t) > 0)
 				return false;
 		}
-		/* Q1 as in scq_enqueue_at().  On failure e is the entry's new value; judge it again. */
+		/* Q1 as in scq_put().  On failure e is the entry's new value; judge it again. */
 		if (iobuf__cas_64_acqrel(slot, &e, tc ^ val))
 			return true;
 	}
 }
 
 /*
- * Put @val (slot_mask ^ index) into the entry of ticket @t.  Returns true
- * if it landed, false if the ticket is dead and the caller needs another.
- * @slot_mask and @low_mask are q's, read once by the caller.
+ * The fast half of an enqueue visit: put @val (slot_mask ^ index) into
+ * the entry of ticket @t if it is a safe empty entry of an older cycle and
+ * the CAS wins.  Returns true if it landed; else the entry as last read is
+ * in *@ep (and its address in *@slotp) for scq_enqueue_slow().  @slot_mask
+ * and @low_mask are q's, read once by the caller.
  */
-static inline __attribute__((always_inline)) bool scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint64_t val,
-								 uint64_t slot_mask, uint64_t low_mask)
+static inline __attribute__((always_inline)) bool scq_put(struct iobuf_scq *q, uint64_t t, uint64_t val,
+							  uint64_t slot_mask, uint64_t low_mask, uint64_t **slotp,
+							  uint64_t *ep)
 {
 	const uint64_t tc = (t << 1) | low_mask; /* iobuf__scq_cycle() */
 	uint64_t *slot = &q->entry[iobuf__scq_slot_of(slot_mask, t)];
@@ -254,11 +257,24 @@ static inline __attribute__((always_inline)) bool scq_enqueue_at(struct iobuf_sc
 	/*
 	 * The common case: safe, no index, an older cycle.  XOR of @val into
 	 * the cycle word (index bits all ones) gives {cycle(t), safe, index}.
-	 * Q1: pairs with Q2 in scq_dequeue_at() and scq_dequeue_slow():
-	 * publishes the index and the caller's bytes.
+	 * Q1: pairs with Q2 in scq_take() and scq_dequeue_slow(): publishes
+	 * the index and the caller's bytes.
 	 */
 	if (IOBUF_LIKELY((e & low_mask) == low_mask && iobuf__scq_diff(e, tc) < 0) &&
 	    IOBUF_LIKELY(iobuf__cas_64_acqrel(slot, &e, tc ^ val)))
+		return true;
+	*slotp = slot;
+	*ep = e;
+	return false;
+}
+
+/* Visit ticket @t's entry with @val: true if it landed, false if @t is dead. */
+static inline __attribute__((always_inline)) bool scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint64_t val,
+								 uint64_t slot_mask, uint64_t low_mask)
+{
+	uint64_t *slot, e;
+
+	if (scq_put(q, t, val, slot_mask, low_mask, &slot, &e))
 		return true;
 	return scq_enqueue_slow(q, t, slot, e, val);
 }
@@ -267,7 +283,7 @@ static inline __attribute__((always_inline)) bool scq_enqueue_at(struct iobuf_sc
 static inline void scq_enqueued(struct iobuf_scq *q)
 {
 	/*
-	 * F3: pairs with F1 in iobuf_scq_dequeue() (SB): orders the entry CAS
+	 * F3: pairs with F1 in scq_fence_f1() (SB): orders the entry CAS
 	 * before the threshold load, so either a dequeuer that decremented
 	 * the threshold then looked at entries sees our entry, or we see its
 	 * decrement and reset.
@@ -293,7 +309,7 @@ static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint6
 		uint64_t ec = e | low_mask, next;
 
 		if (ec == hc) {
-			/* Ours after all (it landed while we looked): as in scq_dequeue_at(). */
+			/* Ours after all (it landed while we looked): as in scq_take(). */
 			iobuf__or_64(slot, bot);
 			return (int)(e & bot);
 		}
@@ -321,7 +337,7 @@ static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint6
 				waited = true;
 				for (int i = 0; i < SCQ_SPIN && e == seen; i++) {
 					iobuf__cpu_relax();
-					/* Q2 as in scq_dequeue_at(). */
+					/* Q2 as in scq_take(). */
 					e = iobuf__load_64_acq(slot);
 				}
 				if (e != seen)
@@ -331,7 +347,7 @@ static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint6
 			next = hc ^ (~e & safe);
 		}
 		/*
-		 * Q3: pairs with Q4 in scq_enqueue_at(): our head FAA is visible
+		 * Q3: pairs with Q4 in scq_put(): our head FAA is visible
 		 * to an enqueuer that sees this mark (the consumer's OR continues
 		 * the release sequence).  On failure e is the entry's new value,
 		 * acquired (Q2).
@@ -342,14 +358,16 @@ static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint6
 }
 
 /*
- * Take the index of ticket @h from its entry.  Returns it, or -1 if none.
- * @slot_mask and @low_mask are q's, read once by the caller.
+ * The fast half of a dequeue visit: the index if ticket @h's entry holds
+ * it, else -1 with the entry as read in *@ep (its address in *@slotp) for
+ * scq_dequeue_slow().  @slot_mask and @low_mask are q's, read once by the
+ * caller.
  */
-static inline __attribute__((always_inline)) int scq_dequeue_at(struct iobuf_scq *q, uint64_t h, uint64_t slot_mask,
-								uint64_t low_mask)
+static inline __attribute__((always_inline)) int scq_take(struct iobuf_scq *q, uint64_t h, uint64_t slot_mask,
+							  uint64_t low_mask, uint64_t **slotp, uint64_t *ep)
 {
 	uint64_t *slot = &q->entry[iobuf__scq_slot_of(slot_mask, h)];
-	/* Q2: pairs with Q1 in scq_enqueue_at(): the index and the enqueuer's bytes. */
+	/* Q2: pairs with Q1 in scq_put(): the index and the enqueuer's bytes. */
 	uint64_t e = iobuf__load_64_acq(slot);
 
 	if (IOBUF_LIKELY((e | low_mask) == ((h << 1) | low_mask))) {
@@ -366,7 +384,19 @@ static inline __attribute__((always_inline)) int scq_dequeue_at(struct iobuf_scq
 		SCQ_ASSUME(v >= 0); /* slot_mask < 2^30 */
 		return v;
 	}
-	return scq_dequeue_slow(q, h, slot, e);
+	*slotp = slot;
+	*ep = e;
+	return -1;
+}
+
+/* Visit ticket @h's entry: its index, or -1 if there is none for @h. */
+static inline __attribute__((always_inline)) int scq_dequeue_at(struct iobuf_scq *q, uint64_t h, uint64_t slot_mask,
+								uint64_t low_mask)
+{
+	uint64_t *slot, e;
+	int v = scq_take(q, h, slot_mask, low_mask, &slot, &e);
+
+	return v >= 0 ? v : scq_dequeue_slow(q, h, slot, e);
 }
 
 /*
@@ -386,40 +416,80 @@ static __attribute__((noinline)) bool scq_dequeue_missed(struct iobuf_scq *q, ui
 	return (int64_t)iobuf__faa_64(&q->threshold, (uint64_t)-1) <= 0;
 }
 
-/* @idx < capacity, checked by the caller. */
-static inline void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
-{
-	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask, val = slot_mask ^ idx;
+/*
+ * The operations.  Each public call is a straight-line fast half, inline:
+ * one ticket whose entry is ready at first sight.  Anything else goes to a
+ * noinline "rest" by a tail call, so the fast half needs no saved
+ * registers.
+ */
 
-	while (!scq_enqueue_at(q, iobuf__faa_64(&q->tail, 1), val, slot_mask, low_mask))
-		;
+/* F1, in scq_dequeue() and scq_dequeue_rest(), after each head FAA. */
+static inline void scq_fence_f1(void)
+{
+	/*
+	 * F1: pairs with F2 in scq_enqueue_slow() and F3 in scq_enqueued():
+	 * the head FAA (and the threshold decrement of the previous round)
+	 * before the entry load, as the paper's sequentially consistent
+	 * argument assumes.
+	 */
+	iobuf__fence_rmw_load();
+}
+
+/* The rest of an enqueue whose ticket @t did not land at first sight. */
+static __attribute__((noinline)) void scq_enqueue_rest(struct iobuf_scq *q, uint64_t t, uint64_t *slot, uint64_t e,
+						       uint64_t val)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+
+	if (!scq_enqueue_slow(q, t, slot, e, val))
+		while (!scq_enqueue_at(q, iobuf__faa_64(&q->tail, 1), val, slot_mask, low_mask))
+			;
 	scq_enqueued(q);
 }
 
-static inline int scq_dequeue(struct iobuf_scq *q)
+/* @idx < capacity, checked by the caller. */
+static inline __attribute__((always_inline)) void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask, val = slot_mask ^ idx;
+	uint64_t t = iobuf__faa_64(&q->tail, 1), *slot, e;
+
+	if (IOBUF_LIKELY(scq_put(q, t, val, slot_mask, low_mask, &slot, &e)))
+		scq_enqueued(q);
+	else
+		scq_enqueue_rest(q, t, slot, e, val);
+}
+
+/* The rest of a dequeue whose ticket @h found no index at first sight (@e, read from @slot). */
+static __attribute__((noinline)) int scq_dequeue_rest(struct iobuf_scq *q, uint64_t h, uint64_t *slot, uint64_t e)
 {
 	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+	int v = scq_dequeue_slow(q, h, slot, e);
+
+	while (v < 0) {
+		if (scq_dequeue_missed(q, h))
+			return -EAGAIN;
+		h = iobuf__faa_64(&q->head, 1);
+		scq_fence_f1();
+		v = scq_dequeue_at(q, h, slot_mask, low_mask);
+	}
+	return v;
+}
+
+static inline __attribute__((always_inline)) int scq_dequeue(struct iobuf_scq *q)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+	uint64_t h, *slot, e;
+	int v;
 
 	/* Known empty: no ticket, no write. */
 	if ((int64_t)iobuf__load_64(&q->threshold) < 0)
 		return -EAGAIN;
-	for (;;) {
-		uint64_t h = iobuf__faa_64(&q->head, 1);
-		int v;
-
-		/*
-		 * F1: pairs with F2 in scq_enqueue_slow() and F3 in
-		 * scq_enqueued(): the head FAA (and the threshold decrement of
-		 * the previous round) before the entry load, as the paper's
-		 * sequentially consistent argument assumes.
-		 */
-		iobuf__fence_rmw_load();
-		v = scq_dequeue_at(q, h, slot_mask, low_mask);
-		if (IOBUF_LIKELY(v >= 0))
-			return v;
-		if (scq_dequeue_missed(q, h))
-			return -EAGAIN;
-	}
+	h = iobuf__faa_64(&q->head, 1);
+	scq_fence_f1();
+	v = scq_take(q, h, slot_mask, low_mask, &slot, &e);
+	if (IOBUF_LIKELY(v >= 0))
+		return v;
+	return scq_dequeue_rest(q, h, slot, e);
 }
 
 int iobuf_scq_enqueue(struct iobuf_scq *q, uint32_t idx)
