@@ -13,7 +13,8 @@
  * The caller keeps one promise: the queue never holds more than @capacity
  * items at once (a pool only enqueues indices it dequeued, or that were
  * never in it).  So an enqueue never fails for want of space.  The queue
- * does not detect a duplicate index; the pool above it does.
+ * does not detect a duplicate index; the pool above it does.  The hot
+ * calls do not check @q: it must point to an initialised queue.
  *
  * Synchronization:
  *
@@ -30,8 +31,9 @@
  * acquires: every write made before enqueue(i) is visible after dequeue()
  * returns i.  count() orders nothing.
  *
- * Progress: enqueue and dequeue are lock-free; a dequeue on an empty queue
- * returns -EAGAIN after a bounded number of steps.
+ * Progress: enqueue and dequeue are lock-free.  A dequeue on an empty
+ * queue never blocks on another thread: it gives up after at most 3n
+ * tickets, and at once (no ticket, no write) once that budget is spent.
  */
 #ifndef IOBUF_SCQ_H
 #define IOBUF_SCQ_H
