@@ -326,6 +326,10 @@ static void run_one(struct peer *p, int w, int si, bool keep)
 		worker_stop(p->w, true);
 		return;
 	}
+	if (strncmp(line, "skip n/a: ", 10) == 0) {
+		snprintf(c->status, sizeof(c->status), "n/a: %.200s", line + 10);
+		return;
+	}
 	if (strncmp(line, "skip ", 5) == 0) {
 		snprintf(c->status, sizeof(c->status), "skipped: %.200s", line + 5);
 		return;
@@ -403,9 +407,11 @@ static const char *why_not(const struct peer *p, const struct cell *c)
 {
 	if (p->skip[0])
 		return "skipped";
+	if (strncmp(c->status, "n/a", 3) == 0)
+		return "n/a";
 	if (c->status[0])
 		return strncmp(c->status, "skipped", 7) == 0 ? "skipped" : "failed";
-	return "n/a";
+	return "not run";
 }
 
 static void print_table(int w)
@@ -427,8 +433,11 @@ static void print_table(int w)
 				const struct cell *c = &p->cell[w][si];
 
 				if (c->n == 0) {
-					say("| %s | %s | %s | | | | |\n", p->name, why_not(p, c),
-					    p->skip[0] ? p->skip : c->status[0] ? c->status : "not run");
+					const char *why = p->skip[0] ? p->skip : c->status;
+
+					if (strncmp(why, "n/a: ", 5) == 0)
+						why += 5;
+					say("| %s | %s | %s | | | | |\n", p->name, why_not(p, c), why);
 					continue;
 				}
 				double ns = median(c->ns, c->n);
@@ -701,7 +710,7 @@ int main(int argc, char **argv)
 	char path[600], sz[32];
 	struct utsname u;
 	double t0 = now_s();
-	int i, startup_ms;
+	int i, startup_ms, failures = 0;
 	char *list, *save;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -811,8 +820,18 @@ int main(int argc, char **argv)
 		}
 	}
 	write_csv();
-	say("\nCSV: %s/bench.csv; plots: make bench-plot.  Session took %.0f s.\n", out_dir, now_s() - t0);
+	/* Skipped peers are fine (the reason is printed); a run that failed is a bug somewhere. */
+	for (int k = 0; k < npeers; k++)
+		for (int w = 1; w <= NW; w++)
+			for (int si = 0; si < nsizes; si++)
+				if (strncmp(peers[k].cell[w][si].status, "failed", 6) == 0) {
+					say("\nFAILED: %s W%d %zu B: %s", peers[k].name, w, sizes[si],
+					    peers[k].cell[w][si].status);
+					failures++;
+				}
+	say("\n%sCSV: %s/bench.csv; plots: make bench-plot.  Session took %.0f s.\n", failures ? "\n" : "",
+	    out_dir, now_s() - t0);
 	if (tables)
 		fclose(tables);
-	return 0;
+	return failures ? 1 : 0;
 }

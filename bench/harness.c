@@ -151,7 +151,7 @@ static void run_cell(struct run *r, size_t size, uint32_t cap)
 	int rc;
 
 	if (r->w == W5 && !r->peer->wait) {
-		printf("skip %s\n", r->peer->no_w5 ? r->peer->no_w5 : "W5 does not apply");
+		printf("skip n/a: %s\n", r->peer->no_w5 ? r->peer->no_w5 : "W5 does not apply");
 		return;
 	}
 	r->nthreads = (r->w == W3 || r->w == W4 || r->w == W5) ? 2 : 1;
