@@ -98,6 +98,13 @@ static const char *out_dir = "bench/results";
 static const char *valgrind_path = "";
 static FILE *tables; /* OUT/tables.md: a copy of what is printed */
 
+/* The hardware floor, sampled once per round of W1 (ns per op). */
+#define NHW 4
+static const char *const hw_names[NHW] = {"add_chain_1cycle", "lock_xadd_private", "lock_xadd_shared_2thr",
+					  "pingpong_roundtrip"};
+static double hw[NHW][MAX_ROUNDS * MAX_SIZES];
+static int nhw;
+
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -351,6 +358,25 @@ static void run_one(struct peer *p, int w, int si, bool keep)
 	c->n++;
 }
 
+static void hw_sample(void)
+{
+	char line[256];
+	double v[NHW];
+
+	for (int i = 0; i < nworkers; i++) {
+		if (!workers[i].alive)
+			continue;
+		if (write(workers[i].to, "hw\n", 3) != 3 || !worker_line(&workers[i], line, sizeof(line), 60000))
+			return;
+		if (sscanf(line, "ok %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3]) == 4 && nhw < MAX_ROUNDS * MAX_SIZES) {
+			for (int k = 0; k < NHW; k++)
+				hw[k][nhw] = v[k];
+			nhw++;
+		}
+		return;
+	}
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -504,6 +530,25 @@ static void print_table(int w)
 			}
 	}
 	say("\n");
+}
+
+static void print_hw(void)
+{
+	double add;
+
+	if (!nhw)
+		return;
+	add = median(hw[0], nhw);
+	say("\n## Hardware floor (this session: ns per op, median of %d samples taken between the W1 rounds; "
+	    "cycles = ns / add_chain ns)\n\n| op | ns median | min | max | cycles |\n|---|---|---|---|---|\n", nhw);
+	for (int k = 0; k < NHW; k++) {
+		double m = median(hw[k], nhw);
+
+		say("| %s | %.3f | %.3f | %.3f | %.2f |\n", hw_names[k], m, vmin(hw[k], nhw), vmax(hw[k], nhw), m / add);
+	}
+	say("\nThe add chain runs at one add per cycle: %.2f ns is a clock of %.2f GHz as this process gets it "
+	    "(a core shared with another busy process shows as a slower clock).\n",
+	    add, 1 / add);
 }
 
 static void write_csv(void)
@@ -799,6 +844,8 @@ int main(int argc, char **argv)
 					 rounds);
 				for (int k = 0; k < npeers; k++)
 					run_one(&peers[(k + r) % npeers], w, si, true);
+				if (w == 1)
+					hw_sample();
 			}
 		}
 		progress(NULL);
@@ -806,6 +853,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < nworkers; i++)
 		worker_stop(&workers[i], false);
+	print_hw();
 
 	if (do_callgrind && (workload_on[1] || workload_on[2])) {
 		if (!valgrind_path[0] || access(valgrind_path, X_OK) != 0) {

@@ -7,6 +7,7 @@
  *       "end", then answers commands read from stdin, one at a time:
  *         run PEER W SIZE CAP MS  ->  ok NS PAIRS ATTEMPTS EMPTIES TIMEOUTS NLAT P50 P99
  *                                     | skip REASON | fail REASON
+ *         hw                      ->  ok ADD XADD XADD_SHARED PINGPONG (ns per op)
  *         quit
  *   WORKER --callgrind PAIRS SIZE[,SIZE...]
  *       runs W1 and W2 of every peer for a fixed count of pairs, under
@@ -244,6 +245,100 @@ out:
 	r->shared = NULL;
 }
 
+/* ------------------------------------------------------------------------
+ * The hardware floor, as ANCHORS.md has it: one dependent add per cycle
+ * (the clock this process actually gets), a locked add on a private line,
+ * a locked add on a line both cores hammer, and a round trip of a cache
+ * line between the two cores.
+ */
+struct hw_arg {
+	int id;
+	uint64_t n;
+	double ns;
+};
+
+static uint64_t hw_shared __attribute__((aligned(64)));
+static uint64_t hw_flag __attribute__((aligned(64)));
+static unsigned hw_bar;
+
+static void *hw_xadd_shared(void *p)
+{
+	struct hw_arg *a = p;
+	uint64_t t0;
+
+	th_pin(a->id);
+	barrier_wait(&hw_bar, 2);
+	t0 = th_now_ns();
+	for (uint64_t i = 0; i < a->n; i++)
+		ck_pr_faa_64(&hw_shared, 1);
+	a->ns = (double)(th_now_ns() - t0) / (double)a->n;
+	return NULL;
+}
+
+static void *hw_pingpong(void *p)
+{
+	struct hw_arg *a = p;
+	uint64_t t0;
+
+	th_pin(a->id);
+	barrier_wait(&hw_bar, 2);
+	t0 = th_now_ns();
+	for (uint64_t i = 0; i < a->n; i++) {
+		if (a->id == 0) {
+			ck_pr_store_64(&hw_flag, 2 * i + 1);
+			while (ck_pr_load_64(&hw_flag) != 2 * i + 2)
+				ck_pr_stall();
+		} else {
+			while (ck_pr_load_64(&hw_flag) != 2 * i + 1)
+				ck_pr_stall();
+			ck_pr_store_64(&hw_flag, 2 * i + 2);
+		}
+	}
+	a->ns = (double)(th_now_ns() - t0) / (double)a->n;
+	return NULL;
+}
+
+/* On a thread of its own, so that the main thread's affinity stays as it was. */
+static void *hw_single(void *p)
+{
+	double *out = p;
+	uint64_t n = 20000000, x = 0, priv = 0, t0;
+
+	th_pin(0);
+	t0 = th_now_ns();
+	for (uint64_t i = 0; i < n; i++)
+		__asm__ volatile("add $1, %0" : "+r"(x));
+	out[0] = (double)(th_now_ns() - t0) / (double)n;
+	n = 4000000;
+	t0 = th_now_ns();
+	for (uint64_t i = 0; i < n; i++)
+		ck_pr_faa_64(&priv, 1);
+	out[1] = (double)(th_now_ns() - t0) / (double)n;
+	return NULL;
+}
+
+static void hw_floor(void)
+{
+	struct hw_arg two[2];
+	double single[2], add, xadd, shared, pp;
+
+	th_run(1, hw_single, single, sizeof(single));
+	add = single[0];
+	xadd = single[1];
+	for (int i = 0; i < 2; i++)
+		two[i] = (struct hw_arg){.id = i, .n = 1000000};
+	hw_bar = 0;
+	th_run(2, hw_xadd_shared, two, sizeof(two[0]));
+	shared = (two[0].ns + two[1].ns) / 2;
+	for (int i = 0; i < 2; i++)
+		two[i] = (struct hw_arg){.id = i, .n = 100000};
+	hw_bar = 0;
+	hw_flag = 0;
+	th_run(2, hw_pingpong, two, sizeof(two[0]));
+	pp = two[0].ns;
+	printf("ok %.4f %.4f %.4f %.4f\n", add, xadd, shared, pp);
+}
+
 static int serve(const char *init_err)
 {
 	char line[512];
@@ -265,6 +360,10 @@ static int serve(const char *init_err)
 
 		if (strncmp(line, "quit", 4) == 0)
 			break;
+		if (strncmp(line, "hw", 2) == 0) {
+			hw_floor();
+			continue;
+		}
 		if (sscanf(line, "run %127s %d %zu %u %lu", name, &w, &size, &cap, &ms) != 5 || w < W1 || w > W5) {
 			printf("fail bad command\n");
 			continue;
