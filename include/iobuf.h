@@ -11,5 +11,9 @@
 #include <iobuf/common.h>
 #include <iobuf/arena.h>
 #include <iobuf/iov.h>
+#include <iobuf/scq.h>
+#include <iobuf/pool.h>
+#include <iobuf/tiers.h>
+#include <iobuf/ring.h>
 
 #endif /* IOBUF_H */

@@ -63,6 +63,8 @@ static inline uint64_t iobuf__faa_64_acqrel(uint64_t *p, uint64_t d) { return __
 static inline uint32_t iobuf__faa_32(uint32_t *p, uint32_t d) { return __atomic_fetch_add(p, d, __ATOMIC_RELAXED); }
 static inline uint32_t iobuf__faa_32_acqrel(uint32_t *p, uint32_t d) { return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL); }
 static inline uint64_t iobuf__or_64_acqrel(uint64_t *p, uint64_t m) { return __atomic_fetch_or(p, m, __ATOMIC_ACQ_REL); }
+static inline void iobuf__or_64(uint64_t *p, uint64_t m) { (void)__atomic_fetch_or(p, m, __ATOMIC_RELAXED); }
+static inline uint64_t iobuf__fas_64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
 
 /* On failure *expected receives the value seen. */
 static inline bool iobuf__cas_64_acqrel(uint64_t *p, uint64_t *expected, uint64_t desired)
@@ -83,6 +85,7 @@ static inline void iobuf__fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_S
 /* An acquire fence after relaxed loads; TSan does model these for atomics. */
 static inline void iobuf__fence_acq(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 static inline void iobuf__fence_rel(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+static inline void iobuf__fence_rmw_load(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
 #else /* ck_pr */
 
@@ -146,6 +149,16 @@ static inline uint64_t iobuf__or_64_acqrel(uint64_t *p, uint64_t m)
 	ck_pr_fence_acquire();
 	return old;
 }
+/*
+ * Atomic OR whose old value is not needed: one locked instruction on x86
+ * (`lock or`) instead of the CAS loop above.  Relaxed.
+ */
+static inline void iobuf__or_64(uint64_t *p, uint64_t m) { ck_pr_or_64(p, m); }
+/*
+ * Atomic exchange (fetch-and-store), relaxed: a store that is also an RMW,
+ * so that iobuf__fence_rmw_load() orders it before later loads.
+ */
+static inline uint64_t iobuf__fas_64(uint64_t *p, uint64_t v) { return ck_pr_fas_64(p, v); }
 static inline bool iobuf__cas_64_acqrel(uint64_t *p, uint64_t *expected, uint64_t desired)
 {
 	bool ok;
@@ -172,6 +185,15 @@ static inline bool iobuf__cas_64(uint64_t *p, uint64_t *expected, uint64_t desir
 static inline void iobuf__fence_seq_cst(void) { ck_pr_fence_memory(); }
 static inline void iobuf__fence_acq(void) { ck_pr_fence_acquire(); }
 static inline void iobuf__fence_rel(void) { ck_pr_fence_release(); }
+/*
+ * Orders the atomic read-modify-writes before it (CAS, FAA, OR) against the
+ * loads after it: the store->load edge of a Dekker/SB or RWC pattern whose
+ * store side is an RMW.  A compiler barrier on x86, where a locked
+ * instruction is already a full barrier; a full fence (dmb sy, sync) on
+ * weakly ordered machines.  Cheaper than iobuf__fence_seq_cst() where the
+ * store is an RMW.  Under TSan: a seq_cst fence.
+ */
+static inline void iobuf__fence_rmw_load(void) { ck_pr_fence_atomic_load(); }
 
 #endif /* IOBUF_TSAN */
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <iobuf/iov.h>
+#include <iobuf/tiers.h>
 
 size_t iobuf_iov_total(const struct iovec *iov, int iovcnt)
 {
@@ -127,4 +128,57 @@ ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt)
 ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt)
 {
 	return iov_loop(fd, iov, iovcnt, false);
+}
+
+int iobuf_iov_from_handles(const struct iobuf_set *set, const iobuf_handle_t *hs, const size_t *lens, int n,
+			   struct iovec *iov)
+{
+	if (!set || n < 0 || (n > 0 && (!hs || !iov)))
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		void *b = iobuf_buf(set, hs[i]);
+		size_t cap = iobuf_handle_capacity(hs[i]);
+
+		if (!b || (lens && lens[i] > cap))
+			return -EINVAL;
+		iov[i].iov_base = b;
+		iov[i].iov_len = lens ? lens[i] : cap;
+	}
+	return n;
+}
+
+ssize_t iobuf_readv_pooled(struct iobuf_set *set, int fd, int tier, iobuf_handle_t *hs, int k, int *kept)
+{
+	struct iovec iov[IOBUF_READV_POOLED_MAX];
+	struct iobuf_pool *pool;
+	size_t size;
+	ssize_t r;
+	int got, keep;
+
+	if (kept)
+		*kept = 0;
+	if (!set || !hs || !kept || k < 1 || k > IOBUF_READV_POOLED_MAX)
+		return -EINVAL;
+	pool = iobuf_set_pool(set, tier);
+	if (!pool)
+		return -EINVAL;
+	got = iobuf_pool_get_burst(pool, hs, k);
+	if (got <= 0)
+		return got == 0 ? -ENOBUFS : got;
+	size = IOBUF_TIER_SIZE(tier);
+	for (int i = 0; i < got; i++) {
+		iov[i].iov_base = iobuf_pool_index_buf(pool, iobuf_handle_index(hs[i]));
+		iov[i].iov_len = size;
+	}
+	do {
+		r = readv(fd, iov, got);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		r = -errno;
+	keep = r > 0 ? (int)(((size_t)r + size - 1) / size) : 0;
+	/* The buffers that received nothing go back; on error or end of file, all of them. */
+	if (got > keep)
+		iobuf_pool_put_bulk(pool, hs + keep, got - keep);
+	*kept = keep;
+	return r;
 }

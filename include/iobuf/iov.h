@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include <iobuf/common.h>
+#include <iobuf/tiers.h>
 
 IOBUF_BEGIN_DECLS
 
@@ -90,6 +91,39 @@ IOBUF_API ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt);
  * errno when the first readv fails.  -EINVAL as for iobuf_writev_full().
  */
 IOBUF_API ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt);
+
+/* The most buffers one iobuf_readv_pooled() call fills. */
+#define IOBUF_READV_POOLED_MAX 64
+
+/*
+ * iobuf_iov_from_handles - describe pooled buffers as an iovec array.
+ *
+ * iov[i] covers the first @lens[i] bytes of the buffer of @hs[i] (@lens
+ * NULL: each buffer's whole capacity), ready for writev(2).
+ *
+ * Returns @n, or -EINVAL for NULL arguments, @n < 0, a handle that is not
+ * live in @set, or a length above its buffer's capacity (then @iov holds
+ * the entries before the bad one).  Wait-free.
+ */
+IOBUF_API int iobuf_iov_from_handles(const struct iobuf_set *set, const iobuf_handle_t *hs, const size_t *lens, int n,
+				     struct iovec *iov);
+
+/*
+ * iobuf_readv_pooled - read from @fd into fresh buffers of @tier.
+ *
+ * Takes up to @k free buffers of @tier (as many as there are), reads into
+ * them with one readv(2) (retried on EINTR), keeps in @hs[0 .. *@kept) the
+ * buffers that received bytes, in order, and puts the others back.  Every
+ * kept buffer but the last is full; the last holds the remainder.
+ *
+ * Returns the bytes read (> 0); 0 at end of file; -ENOBUFS when the tier
+ * has no free buffer; the -errno of readv (-EAGAIN on a non-blocking
+ * descriptor with nothing to read, ...); -EINVAL for NULL arguments, a
+ * tier out of range or absent from @set, or @k outside
+ * 1..IOBUF_READV_POOLED_MAX.  On every return but a positive one *@kept is
+ * 0 and no buffer is held.  Lock-free but for the system call.
+ */
+IOBUF_API ssize_t iobuf_readv_pooled(struct iobuf_set *set, int fd, int tier, iobuf_handle_t *hs, int k, int *kept);
 
 IOBUF_END_DECLS
 

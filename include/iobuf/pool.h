@@ -85,7 +85,10 @@ struct iobuf_pool_stats {
 	uint32_t free;       /* in the free queue */
 	uint32_t cached;     /* held by caches (iobuf/cache.h) */
 	uint32_t in_use;     /* handed out to owners */
-	uint32_t high_water; /* most buffers ever out of the free queue at once */
+	uint32_t high_water; /* most buffers seen out of the free queue at once: sampled by
+				bulk, burst, empty and waiting gets, cache refills and
+				snapshots (not by single gets, to keep them off the
+				queue's tail line) */
 	uint64_t gets;       /* successful gets (every form, through caches too) */
 	uint64_t puts;       /* successful puts */
 	uint64_t empty_gets; /* gets that found the pool empty (-ENOBUFS, or a wait) */

@@ -1,0 +1,772 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.c - a single-writer, many-reader ring after the LMAX Disruptor.
+ *
+ * Sequences are 64-bit counts that never wrap.  The writer keeps, on its
+ * own cache line, what it claimed, what it published and a cached gate
+ * (the slowest reader's sequence when it last looked); the published
+ * cursor sits alone on another line.  Each reader's released sequence sits
+ * alone on a line too; RING_FREE there means the slot has no reader, which
+ * the writer's minimum ignores for free.
+ *
+ * Lossless gating: a claim up to @next needs every reader at or past
+ * @next - capacity.  The writer re-reads the readers only when its cached
+ * gate says no (about once per lap when the readers keep up), so the
+ * single-writer path is a few private loads and stores: no CAS, no fence.
+ *
+ * Lossy stamps: slot = [stamp | payload].  The writer stores BUSY(s) in
+ * the slot when it claims s, then (after a release fence, F1) the payload,
+ * then VALID(s) with release (R3) when it publishes.  A reader acquires the
+ * stamp (A3), copies the payload with relaxed atomic loads, issues an
+ * acquire fence (F2) and reads the stamp again: if either differs from
+ * VALID(s) the copy may be torn and is refused.  If the reader saw any
+ * byte of a newer write, F1 -> F2 makes the second load see BUSY or later.
+ *
+ * Sleeping (IOBUF_RING_BLOCK): two futex words, "pub" (readers without
+ * dependencies wait for the cursor) and "rel" (the writer and dependent
+ * readers wait for some reader's release).  A sleeper increments the
+ * word's waiter count, full fence, reads the futex word, re-checks its
+ * condition, then sleeps if the word is unchanged.  A waker stores its
+ * progress (cursor or reader sequence), full fence, and reads the waiter
+ * count; only when it is non-zero does it bump the word and FUTEX_WAKE.
+ * Dekker: with seq_cst fences on both sides, either the sleeper's re-check
+ * sees the progress or the waker sees the waiter (D1/D2); a bump between
+ * the sleeper's read of the word and its FUTEX_WAIT makes the wait return
+ * at once.  So no wake-up is lost, and a publish makes a system call only
+ * when somebody sleeps.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <iobuf/ring.h>
+
+#include "atomic.h"
+#include "util.h"
+
+/* A reader slot without a reader: larger than any sequence, so min() skips it. */
+#define RING_FREE UINT64_MAX
+
+/* Slot stamps of lossy rings: 0 never written, BUSY being written, VALID published. */
+#define STAMP_BUSY(s) (2 * (s) + 1)
+#define STAMP_VALID(s) (2 * (s) + 2)
+#define STAMP_SEQ(st) (((st)-1) >> 1)
+#define STAMP_SIZE 8u
+
+#define RING_ALL_FLAGS IOBUF_RING_MAY_BLOCK
+
+/* A futex word and the number of threads that announced they may sleep on it. */
+struct iobuf__ring_futex {
+	uint32_t word;	  /* bumped by a waker that saw waiters != 0 */
+	uint32_t waiters; /* sleepers between their announcement and their return */
+};
+
+struct iobuf__ring_reader {
+	/* Shared: how many entries the reader released; RING_FREE when no reader. */
+	_Alignas(IOBUF_CACHELINE) uint64_t seq;
+	/* The owner's line: read and written by the reader's thread ... */
+	_Alignas(IOBUF_CACHELINE) uint64_t pos; /* == seq, without reading the shared line */
+	uint64_t avail;				/* end of what its polls counted */
+	int wait;				/* enum iobuf_ring_wait */
+	uint32_t spins;
+	/* ... and by control calls under the ring's mutex. */
+	uint64_t deps; /* mask of reader ids; atomic: the owner reads it without the mutex */
+	int active;    /* written only by add and remove, which no owner call overlaps */
+};
+
+struct iobuf_ring {
+	struct iobuf_ring_slots slots; /* first: iobuf_ring_entry() reads it */
+	unsigned char *mem;
+	uint64_t capacity;
+	uint32_t entry_size;
+	int mode;
+	int max_readers;
+	int wait;
+	uint32_t spins;
+	bool may_block;
+
+	/* Published cursor: written by the writer, read by every reader. */
+	_Alignas(IOBUF_CACHELINE) uint64_t cursor;
+
+	/* The writer's private line. */
+	_Alignas(IOBUF_CACHELINE) uint64_t claimed; /* next sequence to claim */
+	uint64_t published;			    /* == cursor, without reading the shared line */
+	uint64_t gate;				    /* slowest reader when last looked (lossless) */
+
+	_Alignas(IOBUF_CACHELINE) struct iobuf__ring_futex pub; /* readers without dependencies */
+	_Alignas(IOBUF_CACHELINE) struct iobuf__ring_futex rel; /* the writer and dependent readers */
+
+	_Alignas(IOBUF_CACHELINE) pthread_mutex_t lock; /* control calls */
+
+	struct iobuf__ring_reader readers[]; /* max_readers */
+};
+
+_Static_assert(offsetof(struct iobuf_ring, slots) == 0, "iobuf_ring_entry() reads the head");
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static inline uint64_t *ring_stamp(struct iobuf_ring *ring, uint64_t seq)
+{
+	return (uint64_t *)((unsigned char *)iobuf_ring_entry(ring, seq) - STAMP_SIZE);
+}
+
+static inline struct iobuf__ring_reader *ring_reader(struct iobuf_ring *ring, int id)
+{
+	if (IOBUF_UNLIKELY(ring == NULL || id < 0 || id >= ring->max_readers))
+		return NULL;
+	if (IOBUF_UNLIKELY(!ring->readers[id].active))
+		return NULL;
+	return &ring->readers[id];
+}
+
+static int64_t ring_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Copy a lossy entry in or out as relaxed atomic words (the slot is 8-aligned). */
+static void ring_copy_in(uint64_t *dst, const unsigned char *src, uint32_t size)
+{
+	uint64_t v;
+
+	for (; size >= 8; size -= 8, src += 8, dst++) {
+		memcpy(&v, src, 8);
+		iobuf__store_64(dst, v);
+	}
+	if (size) {
+		v = 0;
+		memcpy(&v, src, size);
+		iobuf__store_64(dst, v);
+	}
+}
+
+static void ring_copy_out(unsigned char *dst, const uint64_t *src, uint32_t size)
+{
+	uint64_t v;
+
+	for (; size >= 8; size -= 8, dst += 8, src++) {
+		v = iobuf__load_64(src);
+		memcpy(dst, &v, 8);
+	}
+	if (size) {
+		v = iobuf__load_64(src);
+		memcpy(dst, &v, size);
+	}
+}
+
+/* ---- futex ------------------------------------------------------------------ */
+
+/* Sleep while *word == val, until @deadline (CLOCK_MONOTONIC ns; NULL: none). */
+static int ring_futex_wait(uint32_t *word, uint32_t val, const int64_t *deadline)
+{
+	struct timespec ts, *tsp = NULL;
+
+	if (deadline) {
+		ts.tv_sec = (time_t)(*deadline / 1000000000);
+		ts.tv_nsec = (long)(*deadline % 1000000000);
+		tsp = &ts;
+	}
+	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY) == 0)
+		return 0;
+	/* EAGAIN: the word moved before we slept; EINTR: a signal.  Both re-check. */
+	return errno == ETIMEDOUT ? -ETIMEDOUT : 0;
+}
+
+/* After storing progress: wake whoever sleeps on @f (the waker side of D1/D2). */
+static void ring_wake(struct iobuf__ring_futex *f)
+{
+	/* D1/D2: pairs with the fence in ring_sleep(): our progress store before the waiter load. */
+	iobuf__fence_seq_cst();
+	if (iobuf__load_32(&f->waiters) == 0)
+		return;
+	/* R5: pairs with A5 in ring_sleep(): a sleeper that reads the bumped word sees our progress. */
+	iobuf__faa_32_acqrel(&f->word, 1);
+	syscall(SYS_futex, &f->word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* ---- create / destroy --------------------------------------------------- */
+
+struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *cfg, int *err)
+{
+	struct iobuf_ring *ring = NULL;
+	size_t stride, bytes, hdr;
+	int rc = -EINVAL;
+
+	if (cfg == NULL || !iobuf__is_pow2(cfg->capacity) || cfg->capacity > IOBUF_RING_MAX_CAPACITY)
+		goto out;
+	if (cfg->entry_size == 0 || cfg->entry_size > IOBUF_RING_MAX_ENTRY)
+		goto out;
+	if (cfg->mode != IOBUF_RING_LOSSLESS && cfg->mode != IOBUF_RING_LOSSY)
+		goto out;
+	if (cfg->max_readers < 1 || cfg->max_readers > IOBUF_RING_MAX_READERS)
+		goto out;
+	if ((unsigned)cfg->wait > IOBUF_RING_BLOCK || (cfg->flags & ~(unsigned)RING_ALL_FLAGS))
+		goto out;
+
+	stride = iobuf__align_up(cfg->entry_size, 8);
+	if (cfg->mode == IOBUF_RING_LOSSY)
+		stride += STAMP_SIZE;
+	if (stride > SIZE_MAX / cfg->capacity) /* only on 32-bit hosts */
+		goto out;
+	bytes = iobuf__align_up(stride * cfg->capacity, IOBUF_CACHELINE);
+
+	rc = -ENOMEM;
+	hdr = iobuf__align_up(sizeof(*ring) + (size_t)cfg->max_readers * sizeof(ring->readers[0]), IOBUF_CACHELINE);
+	ring = aligned_alloc(IOBUF_CACHELINE, hdr);
+	if (ring == NULL)
+		goto out;
+	memset(ring, 0, hdr);
+	ring->mem = aligned_alloc(IOBUF_CACHELINE, bytes);
+	if (ring->mem == NULL)
+		goto fail;
+	memset(ring->mem, 0, bytes);
+	rc = -pthread_mutex_init(&ring->lock, NULL);
+	if (rc < 0)
+		goto fail;
+
+	ring->slots.base = ring->mem + (cfg->mode == IOBUF_RING_LOSSY ? STAMP_SIZE : 0);
+	ring->slots.mask = cfg->capacity - 1;
+	ring->slots.stride = stride;
+	ring->capacity = cfg->capacity;
+	ring->entry_size = cfg->entry_size;
+	ring->mode = cfg->mode;
+	ring->max_readers = cfg->max_readers;
+	ring->wait = cfg->wait;
+	ring->spins = cfg->spins ? cfg->spins : IOBUF_RING_DEFAULT_SPINS;
+	ring->may_block = cfg->wait == IOBUF_RING_BLOCK || (cfg->flags & IOBUF_RING_MAY_BLOCK);
+	for (int i = 0; i < cfg->max_readers; i++)
+		ring->readers[i].seq = RING_FREE;
+	rc = 0;
+	goto out;
+fail:
+	free(ring->mem);
+	free(ring);
+	ring = NULL;
+out:
+	if (err)
+		*err = rc;
+	return ring;
+}
+
+void iobuf_ring_destroy(struct iobuf_ring *ring)
+{
+	if (ring == NULL)
+		return;
+	pthread_mutex_destroy(&ring->lock);
+	free(ring->mem);
+	free(ring);
+}
+
+/* ---- readers: join, leave, dependencies ---------------------------------- */
+
+/* The mask of @deps, or -EINVAL in *rc when one is not an active reader.  Mutex held. */
+static uint64_t ring_deps_mask(struct iobuf_ring *ring, const int *deps, int ndeps, int *rc)
+{
+	uint64_t mask = 0;
+
+	*rc = 0;
+	if (ndeps < 0 || ndeps > ring->max_readers || (ndeps > 0 && deps == NULL)) {
+		*rc = -EINVAL;
+		return 0;
+	}
+	for (int i = 0; i < ndeps; i++) {
+		if (deps[i] < 0 || deps[i] >= ring->max_readers || !ring->readers[deps[i]].active) {
+			*rc = -EINVAL;
+			return 0;
+		}
+		mask |= UINT64_C(1) << deps[i];
+	}
+	return mask;
+}
+
+/* Does any reader in @from reach @target through the dependency graph?  Mutex held. */
+static bool ring_deps_reach(struct iobuf_ring *ring, uint64_t from, int target)
+{
+	uint64_t seen = 0, todo = from;
+
+	while (todo) {
+		int i = __builtin_ctzll(todo);
+
+		todo &= todo - 1;
+		if (i == target)
+			return true;
+		seen |= UINT64_C(1) << i;
+		todo |= ring->readers[i].deps & ~seen;
+	}
+	return false;
+}
+
+int iobuf_ring_reader_add(struct iobuf_ring *ring, const int *deps, int ndeps)
+{
+	struct iobuf__ring_reader *r = NULL;
+	uint64_t mask, c;
+	int rc, id;
+
+	if (ring == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&ring->lock);
+	mask = ring_deps_mask(ring, deps, ndeps, &rc);
+	if (rc < 0)
+		goto out;
+	rc = -EINVAL; /* too many readers */
+	for (id = 0; id < ring->max_readers; id++) {
+		if (!ring->readers[id].active) {
+			r = &ring->readers[id];
+			break;
+		}
+	}
+	if (r == NULL)
+		goto out;
+	/*
+	 * An active reader never depends on a free slot (remove refuses while
+	 * it has dependents), so the new reader cannot close a cycle.
+	 */
+	r->wait = ring->wait;
+	r->spins = ring->spins;
+	iobuf__store_64(&r->deps, mask);
+	c = iobuf__load_64_acq(&ring->cursor);
+	if (ring->mode == IOBUF_RING_LOSSLESS) {
+		/*
+		 * D3: join handshake with the writer's gate refresh.  Announce a
+		 * tentative start, full fence, read the cursor again.  Either the
+		 * writer's next refresh sees the tentative start (and gates on it),
+		 * or the refresh it already made read the readers before our store,
+		 * and then (fences on both sides) we see every cursor it had stored
+		 * before that refresh, which bounds the gate it uses: it cannot
+		 * reuse a slot at or after where we start.
+		 */
+		iobuf__store_64(&r->seq, c);
+		iobuf__fence_seq_cst(); /* D3: pairs with D3 in ring_refresh_gate() */
+		c = iobuf__load_64_acq(&ring->cursor);
+	}
+	r->pos = r->avail = c;
+	iobuf__store_64_rel(&r->seq, c);
+	r->active = 1;
+	rc = id;
+out:
+	pthread_mutex_unlock(&ring->lock);
+	return rc;
+}
+
+int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader)
+{
+	struct iobuf__ring_reader *r;
+	int rc = -EINVAL;
+
+	if (ring == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&ring->lock);
+	r = ring_reader(ring, reader);
+	if (r == NULL)
+		goto out;
+	rc = -EBUSY;
+	for (int i = 0; i < ring->max_readers; i++)
+		if (ring->readers[i].active && (ring->readers[i].deps & (UINT64_C(1) << reader)))
+			goto out;
+	r->active = 0;
+	iobuf__store_64(&r->deps, 0);
+	/* R2: pairs with A2 in ring_refresh_gate(): the reader's reads are done. */
+	iobuf__store_64_rel(&r->seq, RING_FREE);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&ring->lock);
+	if (rc == 0 && ring->may_block)
+		ring_wake(&ring->rel); /* a writer waiting on this reader */
+	return rc;
+}
+
+int iobuf_ring_reader_set_deps(struct iobuf_ring *ring, int reader, const int *deps, int ndeps)
+{
+	uint64_t mask;
+	int rc = -EINVAL;
+
+	if (ring == NULL)
+		return -EINVAL;
+	pthread_mutex_lock(&ring->lock);
+	if (ring_reader(ring, reader) == NULL)
+		goto out;
+	mask = ring_deps_mask(ring, deps, ndeps, &rc);
+	if (rc < 0)
+		goto out;
+	if (ring_deps_reach(ring, mask, reader)) {
+		rc = -EINVAL; /* a cycle */
+		goto out;
+	}
+	iobuf__store_64(&ring->readers[reader].deps, mask);
+out:
+	pthread_mutex_unlock(&ring->lock);
+	if (rc == 0 && ring->may_block) {
+		/* The reader may sleep on the other word now; let it look again. */
+		ring_wake(&ring->pub);
+		ring_wake(&ring->rel);
+	}
+	return rc;
+}
+
+int iobuf_ring_reader_set_wait(struct iobuf_ring *ring, int reader, enum iobuf_ring_wait wait, uint32_t spins)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+
+	if (r == NULL || (unsigned)wait > IOBUF_RING_BLOCK)
+		return -EINVAL;
+	if (wait == IOBUF_RING_BLOCK && !ring->may_block)
+		return -EINVAL;
+	r->wait = wait;
+	r->spins = spins ? spins : IOBUF_RING_DEFAULT_SPINS;
+	return 0;
+}
+
+/* ---- the writer --------------------------------------------------------------- */
+
+/* The slowest reader's sequence, or the cursor without readers.  Lossless writer. */
+static uint64_t ring_refresh_gate(struct iobuf_ring *ring)
+{
+	uint64_t gate = ring->published;
+
+	/*
+	 * D3: pairs with D3 in iobuf_ring_reader_add(): the cursor stores we
+	 * made before this point are ordered before the loads of the readers.
+	 */
+	iobuf__fence_seq_cst();
+	for (int i = 0; i < ring->max_readers; i++) {
+		/* A2: pairs with R2 in iobuf_ring_release(): the reader is done with what it released. */
+		uint64_t s = iobuf__load_64_acq(&ring->readers[i].seq);
+
+		if (s < gate)
+			gate = s;
+	}
+	ring->gate = gate;
+	return gate;
+}
+
+int iobuf_ring_try_claim(struct iobuf_ring *ring, int n, uint64_t *seq)
+{
+	uint64_t first, next;
+
+	if (IOBUF_UNLIKELY(ring == NULL || seq == NULL || n < 1 || (uint64_t)n > ring->capacity))
+		return -EINVAL;
+	first = ring->claimed;
+	next = first + (uint64_t)n;
+	if (IOBUF_UNLIKELY(next - ring->published > ring->capacity))
+		return -EINVAL; /* would overwrite the writer's own unpublished entries */
+	if (ring->mode == IOBUF_RING_LOSSLESS) {
+		if (next > ring->gate + ring->capacity && next > ring_refresh_gate(ring) + ring->capacity)
+			return -EAGAIN;
+	} else {
+		for (uint64_t s = first; s < next; s++)
+			iobuf__store_64(ring_stamp(ring, s), STAMP_BUSY(s));
+		/* F1: pairs with F2 in iobuf_ring_read(): BUSY before any byte of the new entries. */
+		iobuf__fence_rel();
+	}
+	ring->claimed = next;
+	*seq = first;
+	return 0;
+}
+
+int iobuf_ring_write(struct iobuf_ring *ring, uint64_t seq, const void *src)
+{
+	if (IOBUF_UNLIKELY(ring == NULL || src == NULL || seq < ring->published || seq >= ring->claimed))
+		return -EINVAL;
+	if (ring->mode == IOBUF_RING_LOSSLESS)
+		memcpy(iobuf_ring_entry(ring, seq), src, ring->entry_size);
+	else
+		ring_copy_in(iobuf_ring_entry(ring, seq), src, ring->entry_size);
+	return 0;
+}
+
+int iobuf_ring_publish(struct iobuf_ring *ring, uint64_t seq, int n)
+{
+	uint64_t end;
+
+	if (IOBUF_UNLIKELY(ring == NULL || n < 1 || seq != ring->published || (uint64_t)n > ring->claimed - seq))
+		return -EINVAL;
+	end = seq + (uint64_t)n;
+	if (ring->mode == IOBUF_RING_LOSSY) {
+		for (uint64_t s = seq; s < end; s++)
+			/* R3: pairs with A3 in iobuf_ring_read(): the entry's bytes. */
+			iobuf__store_64_rel(ring_stamp(ring, s), STAMP_VALID(s));
+	}
+	ring->published = end;
+	/* R1: pairs with A1 in iobuf_ring_poll(): publishes the entries. */
+	iobuf__store_64_rel(&ring->cursor, end);
+	if (ring->may_block)
+		ring_wake(&ring->pub);
+	return 0;
+}
+
+/* ---- readers ------------------------------------------------------------------ */
+
+int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64_t *missed)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+	uint64_t pos, c, barrier, deps;
+
+	if (IOBUF_UNLIKELY(r == NULL || first == NULL))
+		return -EINVAL;
+	if (missed)
+		*missed = 0;
+	pos = r->pos;
+	/* A1: pairs with R1 in iobuf_ring_publish(): the entries below the cursor. */
+	c = iobuf__load_64_acq(&ring->cursor);
+	if (ring->mode == IOBUF_RING_LOSSY && c > pos) {
+		uint64_t newpos = 0;
+
+		if (c - pos > ring->capacity) {
+			newpos = c - ring->capacity;
+		} else {
+			/* Published, so the stamp is VALID(pos) unless the writer came round again. */
+			uint64_t st = iobuf__load_64(ring_stamp(ring, pos));
+
+			if (st != STAMP_VALID(pos)) {
+				uint64_t top = STAMP_SEQ(st) + 1; /* the writer claimed at least this far */
+
+				newpos = (top > c ? top : c) - ring->capacity;
+			}
+		}
+		if (newpos > pos) {
+			r->pos = r->avail = newpos;
+			/* R2: pairs with A4 in dependents' polls (and lag queries). */
+			iobuf__store_64_rel(&r->seq, newpos);
+			if (missed)
+				*missed = newpos - pos;
+			*first = newpos;
+			if (ring->may_block)
+				ring_wake(&ring->rel);
+			return -EOVERFLOW;
+		}
+	}
+	barrier = c;
+	deps = iobuf__load_64(&r->deps);
+	while (deps) {
+		int i = __builtin_ctzll(deps);
+		/* A4: pairs with R2 in iobuf_ring_release(): the upstream reader is done. */
+		uint64_t s = iobuf__load_64_acq(&ring->readers[i].seq);
+
+		deps &= deps - 1;
+		if (s < barrier)
+			barrier = s;
+	}
+	*first = pos;
+	if (barrier <= pos)
+		return 0; /* also a reader that joined ahead of a dependency */
+	if (barrier > r->avail)
+		r->avail = barrier;
+	return (int)(barrier - pos);
+}
+
+int iobuf_ring_read(struct iobuf_ring *ring, int reader, uint64_t seq, void *dst)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+	uint64_t *stamp;
+
+	if (IOBUF_UNLIKELY(r == NULL || dst == NULL || seq < r->pos || seq >= r->avail))
+		return -EINVAL;
+	if (ring->mode == IOBUF_RING_LOSSLESS) {
+		memcpy(dst, iobuf_ring_entry(ring, seq), ring->entry_size);
+		return 0;
+	}
+	stamp = ring_stamp(ring, seq);
+	/* A3: pairs with R3 in iobuf_ring_publish(): the entry's bytes. */
+	if (iobuf__load_64_acq(stamp) != STAMP_VALID(seq))
+		goto lapped;
+	ring_copy_out(dst, iobuf_ring_entry(ring, seq), ring->entry_size);
+	/* F2: pairs with F1 in iobuf_ring_try_claim(): a newer byte implies a newer stamp below. */
+	iobuf__fence_acq();
+	if (iobuf__load_64(stamp) != STAMP_VALID(seq))
+		goto lapped;
+	return 0;
+lapped:
+	r->avail = seq; /* the reader may release up to @seq; its next poll skips */
+	return -EOVERFLOW;
+}
+
+int iobuf_ring_release(struct iobuf_ring *ring, int reader, uint64_t upto)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+
+	if (IOBUF_UNLIKELY(r == NULL || upto < r->pos || upto > r->avail))
+		return -EINVAL;
+	if (upto == r->pos)
+		return 0;
+	r->pos = upto;
+	/* R2: pairs with A2 in ring_refresh_gate() and A4 in iobuf_ring_poll(): our reads are done. */
+	iobuf__store_64_rel(&r->seq, upto);
+	if (ring->may_block)
+		ring_wake(&ring->rel);
+	return 0;
+}
+
+/* ---- waiting -------------------------------------------------------------------- */
+
+/* One attempt of a waiting call: the writer's claim (reader < 0) or a reader's poll. */
+struct ring_op {
+	struct iobuf_ring *ring;
+	int reader;
+	int n;
+	uint64_t *seq;
+	uint64_t *missed;
+};
+
+/* 0 or a result to return; -EAGAIN when not ready yet. */
+static int ring_attempt(struct ring_op *op)
+{
+	int rc;
+
+	if (op->reader < 0)
+		return iobuf_ring_try_claim(op->ring, op->n, op->seq);
+	rc = iobuf_ring_poll(op->ring, op->reader, op->seq, op->missed);
+	return rc == 0 ? -EAGAIN : rc;
+}
+
+/* Announce, re-check, sleep.  -EAGAIN after a wake-up; a result; or -ETIMEDOUT. */
+static int ring_sleep(struct ring_op *op, const int64_t *deadline)
+{
+	struct iobuf_ring *ring = op->ring;
+	struct iobuf__ring_futex *f;
+	uint32_t word;
+	int rc;
+
+	if (op->reader < 0 || iobuf__load_64(&ring->readers[op->reader].deps) != 0)
+		f = &ring->rel; /* waiting for some reader's release */
+	else
+		f = &ring->pub; /* waiting for the cursor */
+	iobuf__faa_32(&f->waiters, 1);
+	/* D1/D2: pairs with the fence in ring_wake(): the announcement before the re-check. */
+	iobuf__fence_seq_cst();
+	/* A5: pairs with R5 in ring_wake(). */
+	word = iobuf__load_32_acq(&f->word);
+	rc = ring_attempt(op);
+	if (rc == -EAGAIN) {
+		rc = ring_futex_wait(&f->word, word, deadline);
+		if (rc == 0)
+			rc = -EAGAIN;
+	}
+	iobuf__faa_32(&f->waiters, UINT32_MAX); /* minus one */
+	return rc;
+}
+
+static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t timeout_ns)
+{
+	int64_t deadline = 0;
+	bool forever = timeout_ns < 0;
+	int rc;
+
+	rc = ring_attempt(op);
+	if (rc != -EAGAIN)
+		return rc;
+	if (timeout_ns == 0)
+		return -ETIMEDOUT;
+	if (!forever) {
+		int64_t now = ring_now_ns();
+
+		if (timeout_ns > INT64_MAX - now)
+			forever = true;
+		else
+			deadline = now + timeout_ns;
+	}
+	for (uint32_t i = 1;; i++) {
+		bool spinning = i <= spins || how == IOBUF_RING_SPIN;
+
+		if (spinning) {
+			iobuf__cpu_relax();
+		} else if (how == IOBUF_RING_YIELD) {
+			sched_yield();
+		} else {
+			rc = ring_sleep(op, forever ? NULL : &deadline);
+			if (rc == -ETIMEDOUT)
+				break;
+			if (rc != -EAGAIN)
+				return rc;
+		}
+		rc = ring_attempt(op);
+		if (rc != -EAGAIN)
+			return rc;
+		if (!forever && (!spinning || (i & 63) == 0) && ring_now_ns() >= deadline)
+			break;
+		if (i == UINT32_MAX)
+			i = spins; /* keep counting past the spin phase */
+	}
+	/* Timed out: one last look, so what arrived at the deadline is not lost. */
+	rc = ring_attempt(op);
+	return rc == -EAGAIN ? -ETIMEDOUT : rc;
+}
+
+int iobuf_ring_claim(struct iobuf_ring *ring, int n, uint64_t *seq, int64_t timeout_ns)
+{
+	struct ring_op op = {.ring = ring, .reader = -1, .n = n, .seq = seq};
+
+	if (ring == NULL)
+		return -EINVAL;
+	return ring_wait_for(&op, ring->wait, ring->spins, timeout_ns);
+}
+
+int iobuf_ring_wait(struct iobuf_ring *ring, int reader, uint64_t *first, uint64_t *missed, int64_t timeout_ns)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+	struct ring_op op = {.ring = ring, .reader = reader, .seq = first, .missed = missed};
+
+	if (r == NULL || first == NULL)
+		return -EINVAL;
+	return ring_wait_for(&op, r->wait, r->spins, timeout_ns);
+}
+
+/* ---- queries ---------------------------------------------------------------------- */
+
+uint64_t iobuf_ring_cursor(const struct iobuf_ring *ring)
+{
+	if (ring == NULL)
+		return 0;
+	/* A1: pairs with R1 in iobuf_ring_publish(). */
+	return iobuf__load_64_acq(&ring->cursor);
+}
+
+int64_t iobuf_ring_lag(const struct iobuf_ring *ring, int reader)
+{
+	uint64_t s, c;
+
+	if (ring == NULL || reader < 0 || reader >= ring->max_readers)
+		return -EINVAL;
+	/* Acquire, so the cursor read next is at least the one the reader had seen. */
+	s = iobuf__load_64_acq(&ring->readers[reader].seq);
+	if (s == RING_FREE)
+		return -EINVAL;
+	c = iobuf__load_64_acq(&ring->cursor);
+	return c > s ? (int64_t)(c - s) : 0;
+}
+
+int64_t iobuf_ring_slowest_lag(const struct iobuf_ring *ring, int *reader)
+{
+	uint64_t min = RING_FREE, c;
+	int who = -1;
+
+	if (ring == NULL)
+		return -EINVAL;
+	for (int i = 0; i < ring->max_readers; i++) {
+		uint64_t s = iobuf__load_64_acq(&ring->readers[i].seq);
+
+		if (s < min) {
+			min = s;
+			who = i;
+		}
+	}
+	if (reader)
+		*reader = who;
+	if (who < 0)
+		return 0;
+	c = iobuf__load_64_acq(&ring->cursor);
+	return c > min ? (int64_t)(c - min) : 0;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scq.h - private layout of struct iobuf_scq, and the test hook.
+ *
+ * Not installed.  The public API is include/iobuf/scq.h; this header is for
+ * src/scq.c and for tests, which link libiobuf-core.la and may look inside.
+ *
+ * Entry word (64 bits), with k = log2(2n) the ring's order (2n entries):
+ *
+ *   63                      k+1    k     k-1              0
+ *   +-------------------------+-------+-------------------+
+ *   | cycle (63-k bits)       | safe  | index (k bits)    |
+ *   +-------------------------+-------+-------------------+
+ *
+ *   index   0 .. capacity-1, or BOT = 2^k - 1 (all ones) for "no index";
+ *           an index is < capacity <= n <= BOT, so BOT is never one.
+ *   safe    IsSafe of the paper: 0 once a dequeuer of a later cycle passed
+ *           the entry while it still held an older index.
+ *   cycle   bits k..62 of the ticket that last wrote the entry, i.e. the
+ *           ticket's lap around the ring, truncated to 63-k bits.
+ *
+ * A "cycle word" is an entry with the low k+1 bits all ones: for ticket t
+ * it is (t << 1) | low_mask.  Comparing two cycle words by the sign of
+ * their 64-bit difference compares their cycles modulo 2^(63-k), so the
+ * queue lives through its truncated cycles wrapping (at tickets that are
+ * multiples of 2^63) and its 64-bit tickets wrapping, as long as no thread
+ * stalls for 2^62 tickets.
+ */
+#ifndef IOBUF_SRC_SCQ_H
+#define IOBUF_SRC_SCQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <iobuf/scq.h>
+
+#include "atomic.h"
+
+/*
+ * head, threshold, tail and the read-only fields each sit in a block of
+ * two cache lines: x86's adjacent-line prefetcher pulls lines in 128-byte
+ * pairs, so one line apart is not far enough apart.
+ */
+#define IOBUF__SCQ_BLOCK (2 * IOBUF_CACHELINE)
+
+/*
+ * The remap rotates a position left by this many bits: consecutive tickets
+ * land one block (16 entries) apart.  Rings of one block or less
+ * (capacity <= 8) are not remapped.
+ */
+#define IOBUF__SCQ_REMAP_SHIFT 4
+_Static_assert((8u << IOBUF__SCQ_REMAP_SHIFT) == IOBUF__SCQ_BLOCK, "a remap step is one block of entries");
+
+struct iobuf_scq {
+	/* Next dequeue ticket; one FAA per dequeue attempt. */
+	_Alignas(IOBUF_SCQ_ALIGN) uint64_t head;
+	uint8_t pad_head[IOBUF__SCQ_BLOCK - 8];
+	/*
+	 * int64_t in a uint64_t: failed dequeue tickets left before the queue
+	 * is declared empty without taking one; 3n-1 after an enqueue, -1 when
+	 * known empty.
+	 */
+	uint64_t threshold;
+	uint8_t pad_threshold[IOBUF__SCQ_BLOCK - 8];
+	/* Next enqueue ticket; one FAA per enqueue attempt. */
+	uint64_t tail;
+	uint8_t pad_tail[IOBUF__SCQ_BLOCK - 8];
+
+	/* Read-only after init. */
+	uint64_t slot_mask;  /* 2n - 1: position mask, BOT, and safe bit - 1 */
+	uint64_t low_mask;   /* 4n - 1: the safe bit and the index field */
+	uint64_t thr_full;   /* 3n - 1, as stored in threshold */
+	uint32_t capacity;   /* the caller's capacity */
+	uint32_t order;      /* k = log2(2n) */
+	uint32_t rot_up;     /* remap: position = rotl_k(ticket mod 2n, rot_up) ... */
+	uint32_t rot_down;   /* ... = (p << rot_up | p >> rot_down) & slot_mask; both 0: identity */
+	uint8_t pad_ro[IOBUF__SCQ_BLOCK - 40];
+
+	/* 2n entries, 64-byte aligned. */
+	uint64_t entry[];
+};
+
+_Static_assert(IOBUF__SCQ_BLOCK % IOBUF_SCQ_ALIGN == 0, "blocks keep the entries aligned");
+_Static_assert(offsetof(struct iobuf_scq, threshold) == IOBUF__SCQ_BLOCK, "layout");
+_Static_assert(offsetof(struct iobuf_scq, tail) == 2 * IOBUF__SCQ_BLOCK, "layout");
+_Static_assert(offsetof(struct iobuf_scq, slot_mask) == 3 * IOBUF__SCQ_BLOCK, "layout");
+_Static_assert(offsetof(struct iobuf_scq, entry) == 4 * IOBUF__SCQ_BLOCK, "layout");
+_Static_assert(sizeof(struct iobuf_scq) == 4 * IOBUF__SCQ_BLOCK, "layout");
+
+/* The entry that ticket @t uses: a rotation of t mod 2n (a bijection). */
+static inline uint64_t iobuf__scq_slot(const struct iobuf_scq *q, uint64_t t)
+{
+	uint64_t p = t & q->slot_mask;
+
+	return ((p << q->rot_up) | (p >> q->rot_down)) & q->slot_mask;
+}
+
+/* The cycle word of ticket @t: its cycle with the safe bit and index all ones. */
+static inline uint64_t iobuf__scq_cycle(const struct iobuf_scq *q, uint64_t t)
+{
+	return (t << 1) | q->low_mask;
+}
+
+/*
+ * Wrap-safe order of two tickets, or of two cycle words: < 0, 0, > 0 as @a
+ * is before, equal to or after @b modulo 2^64 (cycle words: modulo their
+ * cycle width).  The conversion is modular with gcc and clang.
+ */
+static inline int64_t iobuf__scq_diff(uint64_t a, uint64_t b)
+{
+	return (int64_t)(a - b);
+}
+
+/*
+ * iobuf__scq_init_at - iobuf_scq_init() with head and tail starting at
+ * ticket @start instead of 0 (tail at @start + capacity if @full).
+ *
+ * For tests: start just below 2^64 or 2^63 to run through the wrap of the
+ * tickets or of the truncated cycles.  Returns as iobuf_scq_init().
+ */
+int iobuf__scq_init_at(struct iobuf_scq *q, uint32_t capacity, bool full, uint64_t start);
+
+#endif /* IOBUF_SRC_SCQ_H */

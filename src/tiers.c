@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/* tiers.c - eight power-of-four tiers and the set of their pools. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdalign.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <iobuf/tiers.h>
+
+#include "atomic.h"
+#include "util.h"
+
+static const uint32_t default_capacity[IOBUF_TIER_COUNT] = {4096, 4096, 2048, 1024, 512, 128, 32, 8};
+static const char *const tier_names[IOBUF_TIER_COUNT] = {"PICO", "NANO", "MICRO", "SMALL",
+							   "MEDIUM", "LARGE", "HUGE", "GIANT"};
+
+struct iobuf_set {
+	struct iobuf_pool *pool[IOBUF_TIER_COUNT];
+	unsigned flags;
+	alignas(IOBUF_CACHELINE) uint64_t spills; /* written only when a get spills */
+};
+
+int iobuf_tier_for_size(size_t size)
+{
+	int bits;
+
+	if (size == 0)
+		return -EINVAL;
+	if (size > IOBUF_MAX_SIZE)
+		return -EMSGSIZE;
+	if (size <= 16)
+		return 0;
+	/* Tier t holds 2^(2t+4) bytes: the smallest t with 2t+4 >= bits(size-1). */
+	bits = 64 - __builtin_clzll((unsigned long long)(size - 1));
+	return (bits - 3) / 2;
+}
+
+const char *iobuf_tier_name(int tier)
+{
+	return tier >= 0 && tier < IOBUF_TIER_COUNT ? tier_names[tier] : "?";
+}
+
+int iobuf_set_config_default(struct iobuf_set_config *cfg)
+{
+	if (!cfg)
+		return -EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	memcpy(cfg->capacity, default_capacity, sizeof(cfg->capacity));
+	return 0;
+}
+
+size_t iobuf_set_footprint(const struct iobuf_set_config *cfg)
+{
+	size_t total = 0;
+
+	if (!cfg)
+		return 0;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		total += (size_t)cfg->capacity[t] * IOBUF_TIER_SIZE(t);
+	return total;
+}
+
+static void human(char *buf, size_t len, size_t bytes)
+{
+	if (bytes >= ((size_t)1 << 20))
+		snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
+	else if (bytes >= 1024)
+		snprintf(buf, len, "%zu KiB", bytes / 1024);
+	else
+		snprintf(buf, len, "%zu B", bytes);
+}
+
+int iobuf_set_config_print(const struct iobuf_set_config *cfg, FILE *out)
+{
+	struct iobuf_set_config dflt;
+	char a[32], b[32];
+
+	if (!out)
+		return -EINVAL;
+	if (!cfg) {
+		iobuf_set_config_default(&dflt);
+		cfg = &dflt;
+	}
+	fprintf(out, "tier  name     buffer     capacity  bytes\n");
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
+		human(a, sizeof(a), IOBUF_TIER_SIZE(t));
+		human(b, sizeof(b), (size_t)cfg->capacity[t] * IOBUF_TIER_SIZE(t));
+		fprintf(out, "%-4d  %-7s  %-9s  %8u  %s\n", t, tier_names[t], a, cfg->capacity[t], b);
+	}
+	human(b, sizeof(b), iobuf_set_footprint(cfg));
+	fprintf(out, "total                           %s\n", b);
+	return ferror(out) ? -EIO : 0;
+}
+
+struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
+{
+	struct iobuf_set_config dflt;
+	struct iobuf_set *s = NULL;
+	int rc = -EINVAL, tiers = 0;
+
+	if (!cfg) {
+		iobuf_set_config_default(&dflt);
+		cfg = &dflt;
+	}
+	if (cfg->flags & ~(unsigned)IOBUF_SET_SPILL)
+		goto fail;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
+		if (cfg->capacity[t] > IOBUF_POOL_MAX_CAPACITY)
+			goto fail;
+		tiers += cfg->capacity[t] > 0;
+	}
+	if (tiers == 0)
+		goto fail;
+	if (posix_memalign((void **)&s, IOBUF_CACHELINE, sizeof(*s)) != 0) {
+		s = NULL;
+		rc = -ENOMEM;
+		goto fail;
+	}
+	memset(s, 0, sizeof(*s));
+	s->flags = cfg->flags;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
+		struct iobuf_pool_config pc = {
+			.buf_size = IOBUF_TIER_SIZE(t),
+			.capacity = cfg->capacity[t],
+			.arena_flags = cfg->arena_flags,
+			.tag = (unsigned)t,
+		};
+
+		if (pc.capacity == 0)
+			continue;
+		s->pool[t] = iobuf_pool_create(&pc, &rc);
+		if (!s->pool[t])
+			goto fail;
+	}
+	return s;
+fail:
+	iobuf_set_destroy(s);
+	if (err)
+		*err = rc;
+	return NULL;
+}
+
+void iobuf_set_destroy(struct iobuf_set *s)
+{
+	if (!s)
+		return;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		iobuf_pool_destroy(s->pool[t]);
+	free(s);
+}
+
+struct iobuf_pool *iobuf_set_pool(const struct iobuf_set *s, int tier)
+{
+	if (!s || tier < 0 || tier >= IOBUF_TIER_COUNT)
+		return NULL;
+	return s->pool[tier];
+}
+
+/* Try the larger tiers after @tier; count a spill on success. */
+static int spill(struct iobuf_set *s, int tier, iobuf_handle_t *h)
+{
+	for (int t = tier + 1; t < IOBUF_TIER_COUNT; t++) {
+		if (s->pool[t] && iobuf_pool_get(s->pool[t], h) == 0) {
+			iobuf__faa_64(&s->spills, 1);
+			return 0;
+		}
+	}
+	return -ENOBUFS;
+}
+
+int iobuf_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
+{
+	int t = iobuf_tier_for_size(size), rc;
+
+	if (IOBUF_UNLIKELY(!s || !h))
+		return -EINVAL;
+	if (IOBUF_UNLIKELY(t < 0))
+		return t;
+	rc = s->pool[t] ? iobuf_pool_get(s->pool[t], h) : -ENOBUFS;
+	if (IOBUF_UNLIKELY(rc == -ENOBUFS) && (s->flags & IOBUF_SET_SPILL))
+		rc = spill(s, t, h);
+	return rc;
+}
+
+int iobuf_get_wait(struct iobuf_set *s, size_t size, iobuf_handle_t *h, int64_t timeout_ns)
+{
+	int t = iobuf_tier_for_size(size);
+
+	if (!s || !h)
+		return -EINVAL;
+	if (t < 0)
+		return t;
+	if ((s->flags & IOBUF_SET_SPILL) && iobuf_get(s, size, h) == 0)
+		return 0;
+	if (!s->pool[t])
+		return -ETIMEDOUT;
+	return iobuf_pool_get_wait(s->pool[t], h, timeout_ns);
+}
+
+int iobuf_put(struct iobuf_set *s, iobuf_handle_t h)
+{
+	struct iobuf_pool *p;
+
+	if (IOBUF_UNLIKELY(!s))
+		return -EINVAL;
+	p = s->pool[iobuf_handle_tag(h)];
+	if (IOBUF_UNLIKELY(!p))
+		return -EINVAL;
+	return iobuf_pool_put(p, h);
+}
+
+void *iobuf_buf(const struct iobuf_set *s, iobuf_handle_t h)
+{
+	if (!s)
+		return NULL;
+	return iobuf_pool_buf(s->pool[iobuf_handle_tag(h)], h);
+}
+
+size_t iobuf_handle_capacity(iobuf_handle_t h)
+{
+	return (h & IOBUF_HANDLE_MARK) ? IOBUF_TIER_SIZE(iobuf_handle_tag(h)) : 0;
+}
+
+int iobuf_set_stats(const struct iobuf_set *s, struct iobuf_set_stats *st)
+{
+	if (!s || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		if (s->pool[t])
+			iobuf_pool_stats(s->pool[t], &st->tier[t]);
+	st->spills = iobuf__load_64((uint64_t *)&s->spills);
+	return 0;
+}
+
+int iobuf_set_stats_print(const struct iobuf_set *s, FILE *out)
+{
+	struct iobuf_set_stats st;
+
+	if (!s || !out)
+		return -EINVAL;
+	iobuf_set_stats(s, &st);
+	fprintf(out, "tier    size      cap   free cached in_use  high        gets        puts  empty  waits  refused(inval/already/stale)\n");
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
+		const struct iobuf_pool_stats *p = &st.tier[t];
+
+		if (!s->pool[t])
+			continue;
+		fprintf(out, "%-6s %6zu %8u %6u %6u %6u %5u %11llu %11llu %6llu %6llu  %llu/%llu/%llu\n", tier_names[t],
+			IOBUF_TIER_SIZE(t), p->capacity, p->free, p->cached, p->in_use, p->high_water,
+			(unsigned long long)p->gets, (unsigned long long)p->puts, (unsigned long long)p->empty_gets,
+			(unsigned long long)p->waits, (unsigned long long)p->refused_invalid,
+			(unsigned long long)p->refused_already, (unsigned long long)p->refused_stale);
+	}
+	fprintf(out, "spills: %llu\n", (unsigned long long)st.spills);
+	return ferror(out) ? -EIO : 0;
+}
