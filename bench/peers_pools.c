@@ -28,22 +28,6 @@
 #include "harness.h"
 #include "slab.h"
 
-/*
- * Until src/pool.c is part of the library this branch builds against, the
- * pool's entry points are weak: the iobuf rows then say "skipped" instead
- * of the worker failing to link.
- */
-#pragma weak iobuf_pool_create
-#pragma weak iobuf_pool_destroy
-#pragma weak iobuf_pool_get
-#pragma weak iobuf_pool_get_wait
-#pragma weak iobuf_pool_put
-#pragma weak iobuf_pool_get_bulk
-#pragma weak iobuf_pool_put_bulk
-#pragma weak iobuf_pool_get_index
-#pragma weak iobuf_pool_put_index
-#pragma weak iobuf_pool_buf
-
 /* ------------------------------------------------------------------------
  * null_harness_floor: the loops with no allocator; get hands out one
  * static buffer.  What is left is the loop, the touch and the clock.
@@ -138,10 +122,6 @@ static int iobuf_create(void **shared, size_t size, uint32_t cap, int w, char *w
 	};
 	int rc = 0;
 
-	if (!iobuf_pool_create) {
-		snprintf(why, whylen, "libiobuf built without the pool (src/pool.c not merged yet)");
-		return -ENOSYS;
-	}
 	*shared = iobuf_pool_create(&cfg, &rc);
 	if (!*shared) {
 		set_why(why, whylen, "iobuf_pool_create", rc ? rc : -ENOMEM);
