@@ -43,18 +43,29 @@
 /* The reference row of the ratio column, and the order rows are shown in. */
 static const char *const reference_names[] = {"iobuf_pool", "iobuf_pool_index", "iobuf_cache"};
 static const char *const row_order[] = {
-	"null_harness_floor", "iobuf_pool", "iobuf_pool_index", "iobuf_cache", "glibc", "jemalloc", "mimalloc",
-	"tcmalloc_minimal", "ck_ring_mpmc", "ck_stack_mpmc", "urcu_lfs_pop_blocking", "dpdk_mempool_c256",
-	"dpdk_mempool_c0", "dpdk_rte_ring_mpmc",
+    "null_harness_floor",
+    "iobuf_pool",
+    "iobuf_pool_index",
+    "iobuf_cache",
+    "glibc",
+    "jemalloc",
+    "mimalloc",
+    "tcmalloc_minimal",
+    "ck_ring_mpmc",
+    "ck_stack_mpmc",
+    "urcu_lfs_pop_blocking",
+    "dpdk_mempool_c256",
+    "dpdk_mempool_c0",
+    "dpdk_rte_ring_mpmc",
 };
 
 static const char *const wtitle[NW + 1] = {
-	"",
-	"W1 single thread get/touch/put",
-	"W2 single thread get 32 then put 32 (bulk where the peer has it)",
-	"W3 two threads x W1 on one shared pool (ns = 1 / aggregate rate)",
-	"W4 handoff: core 0 gets and touches -> ck_ring SPSC -> core 1 puts",
-	"W5 exhaustion: pool of 64, two threads each holding up to 40",
+    "",
+    "W1 single thread get/touch/put",
+    "W2 single thread get 32 then put 32 (bulk where the peer has it)",
+    "W3 two threads x W1 on one shared pool (ns = 1 / aggregate rate)",
+    "W4 handoff: core 0 gets and touches -> ck_ring SPSC -> core 1 puts",
+    "W5 exhaustion: pool of 64, two threads each holding up to 40",
 };
 
 struct worker {
@@ -68,12 +79,12 @@ struct worker {
 };
 
 struct cell {
-	int n;                 /* runs kept */
+	int n;		       /* runs kept */
 	double ns[MAX_ROUNDS]; /* ns per pair of each round */
 	double empty[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS];
 	unsigned long long timeouts;
 	char status[256]; /* "" while it runs, else why it did not */
-	double ir;        /* callgrind instructions per pair, < 0 unknown */
+	double ir;	  /* callgrind instructions per pair, < 0 unknown */
 };
 
 struct peer {
@@ -91,12 +102,13 @@ static struct peer peers[MAX_PEERS];
 static int npeers;
 static size_t sizes[MAX_SIZES] = {64, 4096, 65536};
 static int nsizes = 3;
-static int rounds = 5, run_ms = 300, cap = 1024, cg_pairs = 16384;
+static int rounds = 7, run_ms = 200, cap = 1024, cg_pairs = 16384;
 static bool quick, do_callgrind = true;
 static bool workload_on[NW + 1] = {false, true, true, true, true, true};
 static const char *out_dir = "bench/results";
 static const char *valgrind_path = "";
-static FILE *tables; /* OUT/tables.md: a copy of what is printed */
+static const char *missing = ""; /* "NAME=PACKAGE ..." that configure did not find */
+static FILE *tables;		 /* OUT/tables.md: a copy of what is printed */
 
 /* The hardware floor, sampled once per round of W1 (ns per op). */
 #define NHW 4
@@ -328,8 +340,8 @@ static void run_one(struct peer *p, int w, int si, bool keep)
 	if (c->status[0] || p->skip[0] || !p->w || !p->w->alive)
 		return;
 	if (write(p->w->to, cmd, (size_t)n) != n || !worker_line(p->w, line, sizeof(line), run_ms * 20 + 60000)) {
-		snprintf(c->status, sizeof(c->status), "failed: worker %.40s died or hung (see %.80s/%.40s.log)", p->w->base,
-			 out_dir, p->w->base);
+		snprintf(c->status, sizeof(c->status), "failed: worker %.40s died or hung (see %.80s/%.40s.log)",
+			 p->w->base, out_dir, p->w->base);
 		worker_stop(p->w, true);
 		return;
 	}
@@ -343,7 +355,8 @@ static void run_one(struct peer *p, int w, int si, bool keep)
 	}
 	if (sscanf(line, "ok %lf %llu %llu %llu %llu %llu %llu %llu", &ns, &pairs, &att, &emp, &tmo, &nlat, &p50,
 		   &p99) != 8) {
-		snprintf(c->status, sizeof(c->status), "failed: %.200s", strncmp(line, "fail ", 5) == 0 ? line + 5 : line);
+		snprintf(c->status, sizeof(c->status), "failed: %.200s",
+			 strncmp(line, "fail ", 5) == 0 ? line + 5 : line);
 		return;
 	}
 	if (!keep || c->n == MAX_ROUNDS)
@@ -368,7 +381,8 @@ static void hw_sample(void)
 			continue;
 		if (write(workers[i].to, "hw\n", 3) != 3 || !worker_line(&workers[i], line, sizeof(line), 60000))
 			return;
-		if (sscanf(line, "ok %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3]) == 4 && nhw < MAX_ROUNDS * MAX_SIZES) {
+		if (sscanf(line, "ok %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3]) == 4 &&
+		    nhw < MAX_ROUNDS * MAX_SIZES) {
 			for (int k = 0; k < NHW; k++)
 				hw[k][nhw] = v[k];
 			nhw++;
@@ -525,7 +539,8 @@ static void print_table(int w)
 			continue;
 		for (int si = 0; si < nsizes; si++)
 			if (p->cell[w][si].status[0]) {
-				say("\n%s at %s: %s", p->name, size_name(sizes[si], d, sizeof(d)), p->cell[w][si].status);
+				say("\n%s at %s: %s", p->name, size_name(sizes[si], d, sizeof(d)),
+				    p->cell[w][si].status);
 				break;
 			}
 	}
@@ -540,11 +555,13 @@ static void print_hw(void)
 		return;
 	add = median(hw[0], nhw);
 	say("\n## Hardware floor (this session: ns per op, median of %d samples taken between the W1 rounds; "
-	    "cycles = ns / add_chain ns)\n\n| op | ns median | min | max | cycles |\n|---|---|---|---|---|\n", nhw);
+	    "cycles = ns / add_chain ns)\n\n| op | ns median | min | max | cycles |\n|---|---|---|---|---|\n",
+	    nhw);
 	for (int k = 0; k < NHW; k++) {
 		double m = median(hw[k], nhw);
 
-		say("| %s | %.3f | %.3f | %.3f | %.2f |\n", hw_names[k], m, vmin(hw[k], nhw), vmax(hw[k], nhw), m / add);
+		say("| %s | %.3f | %.3f | %.3f | %.2f |\n", hw_names[k], m, vmin(hw[k], nhw), vmax(hw[k], nhw),
+		    m / add);
 	}
 	say("\nThe add chain runs at one add per cycle: %.2f ns is a clock of %.2f GHz as this process gets it "
 	    "(a core shared with another busy process shows as a slower clock).\n",
@@ -579,8 +596,8 @@ static void write_csv(void)
 				}
 				double ns = median(c->ns, c->n), lo = vmin(c->ns, c->n), hi = vmax(c->ns, c->n);
 
-				fprintf(f, "ok,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,", c->n, ns, lo, hi, 1e3 / ns, 1e3 / hi,
-					1e3 / lo, (1e3 / lo - 1e3 / hi) / (1e3 / ns) * 100);
+				fprintf(f, "ok,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.1f,", c->n, ns, lo, hi, 1e3 / ns,
+					1e3 / hi, 1e3 / lo, (1e3 / lo - 1e3 / hi) / (1e3 / ns) * 100);
 				if (ref && w != 5)
 					fprintf(f, "%.3f", ns / median(ref->cell[w][si].ns, ref->cell[w][si].n));
 				fprintf(f, ",");
@@ -647,8 +664,15 @@ static void callgrind_worker(struct worker *w)
 	snprintf(pairs, sizeof(pairs), "%d", cg_pairs);
 	snprintf(out_arg, sizeof(out_arg), "--callgrind-out-file=%s/cg/%s.out", out_dir, w->base);
 	snprintf(cg.base, sizeof(cg.base), "%.100s.callgrind", w->base);
-	char *argv[] = {(char *)valgrind_path, "--tool=callgrind", "--instr-atstart=no", out_arg, w->path,
-			"--callgrind", pairs, szs, NULL};
+	char *argv[] = {(char *)valgrind_path,
+			"--tool=callgrind",
+			"--instr-atstart=no",
+			out_arg,
+			w->path,
+			"--callgrind",
+			pairs,
+			szs,
+			NULL};
 
 	/* Dumps of an earlier session must not be read as this one's. */
 	snprintf(line, sizeof(line), "%s/cg", out_dir);
@@ -745,7 +769,8 @@ static void print_callgrind(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: iobuf-bench [--quick] [--rounds N] [--run-ms MS] [--sizes A,B,C] [--workloads 1,2,..]\n"
-			"                   [--cap N] [--no-callgrind] [--cg-pairs N] [--valgrind PATH] [--out DIR] "
+			"                   [--cap N] [--no-callgrind] [--cg-pairs N] [--valgrind PATH] [--out DIR]\n"
+			"                   [--missing 'NAME=PACKAGE ...'] "
 			"WORKER...\n");
 	exit(2);
 }
@@ -785,6 +810,8 @@ int main(int argc, char **argv)
 			cg_pairs = (atoi(v) + 1023) / 1024 * 1024, i++;
 		} else if (strcmp(a, "--valgrind") == 0) {
 			valgrind_path = v, i++;
+		} else if (strcmp(a, "--missing") == 0) {
+			missing = v, i++;
 		} else if (strcmp(a, "--out") == 0) {
 			out_dir = v, i++;
 		} else if (strcmp(a, "--sizes") == 0) {
@@ -792,7 +819,8 @@ int main(int argc, char **argv)
 
 			snprintf(buf, sizeof(buf), "%s", v);
 			nsizes = 0;
-			for (list = strtok_r(buf, ",", &save); list && nsizes < MAX_SIZES; list = strtok_r(NULL, ",", &save))
+			for (list = strtok_r(buf, ",", &save); list && nsizes < MAX_SIZES;
+			     list = strtok_r(NULL, ",", &save))
 				sizes[nsizes++] = strtoull(list, NULL, 10);
 			i++;
 		} else if (strcmp(a, "--workloads") == 0) {
@@ -829,6 +857,26 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s/%s.log", out_dir, w->base);
 		unlink(path);
 		worker_open(w, startup_ms);
+	}
+	/* Peers whose library configure did not find: no worker was built for them. */
+	{
+		char buf[1024];
+
+		snprintf(buf, sizeof(buf), "%s", missing);
+		for (list = strtok_r(buf, " ", &save); list; list = strtok_r(NULL, " ", &save)) {
+			char *eq = strchr(list, '=');
+			struct peer *p;
+
+			if (eq)
+				*eq++ = 0;
+			p = add_peer(list);
+			if (p && !p->w) {
+				snprintf(p->skip, sizeof(p->skip), "not found at configure time%s%s%s",
+					 eq ? " (apt-get install " : "", eq ? eq : "",
+					 eq ? ", then configure again)" : "");
+				say("skipped: %s: %s\n", p->name, p->skip);
+			}
+		}
 	}
 	qsort(peers, (size_t)npeers, sizeof(peers[0]), cmp_peer);
 
@@ -877,8 +925,8 @@ int main(int argc, char **argv)
 					    peers[k].cell[w][si].status);
 					failures++;
 				}
-	say("\n%sCSV: %s/bench.csv; plots: make bench-plot.  Session took %.0f s.\n", failures ? "\n" : "",
-	    out_dir, now_s() - t0);
+	say("\n%sCSV: %s/bench.csv; plots: make bench-plot.  Session took %.0f s.\n", failures ? "\n" : "", out_dir,
+	    now_s() - t0);
 	if (tables)
 		fclose(tables);
 	return failures ? 1 : 0;

@@ -41,7 +41,7 @@ struct run {
 	int nthreads;
 	uint64_t warm_ns, run_ns;   /* timed runs */
 	uint64_t warm_count, count; /* fixed runs (callgrind) */
-	char label[160];            /* callgrind dump name; empty when not under callgrind */
+	char label[160];	    /* callgrind dump name; empty when not under callgrind */
 	unsigned barrier;
 };
 
@@ -411,7 +411,8 @@ static int callgrind(const char *init_err, uint64_t pairs, char *sizes)
 				r.w = w;
 				r.warm_count = 4 * BENCH_BATCH;
 				r.count = pairs;
-				snprintf(r.label, sizeof(r.label), "iobuf-bench %s %d %s %" PRIu64, r.peer->name, w, s, pairs);
+				snprintf(r.label, sizeof(r.label), "iobuf-bench %s %d %s %" PRIu64, r.peer->name, w, s,
+					 pairs);
 				printf("cg %s %d %s %" PRIu64 " ", r.peer->name, w, s, pairs);
 				run_cell(&r, strtoull(s, NULL, 10), 1024);
 			}

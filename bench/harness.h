@@ -44,19 +44,19 @@ enum bench_workload { W1 = 1, W2, W3, W4, W5 };
 
 /* W5: what two threads share to time a wake-up. */
 struct bench_w5 {
-	uint32_t armed[2];      /* thread i waits for a buffer */
-	uint64_t first_put[2];  /* th_now_ns() of the first put seen while i waits, 0 = none yet */
+	uint32_t armed[2];     /* thread i waits for a buffer */
+	uint64_t first_put[2]; /* th_now_ns() of the first put seen while i waits, 0 = none yet */
 };
 
 /* One thread of one run. */
 struct bench_thr {
-	int id;                 /* 0 or 1: the core it is pinned to (th_pin) */
-	void *shared;           /* the peer's object (pool, ring, ...) */
-	void *t;                /* its per-thread context (from thr_enter) */
-	uint64_t run_ns;        /* timed run: stop after this long */
-	uint64_t count;         /* fixed run (callgrind): stop after this many pairs; 0 = timed */
-	uint64_t t0, t1;        /* th_now_ns() at start and end */
-	uint64_t pairs;         /* get+put pairs done */
+	int id;		 /* 0 or 1: the core it is pinned to (th_pin) */
+	void *shared;	 /* the peer's object (pool, ring, ...) */
+	void *t;	 /* its per-thread context (from thr_enter) */
+	uint64_t run_ns; /* timed run: stop after this long */
+	uint64_t count;	 /* fixed run (callgrind): stop after this many pairs; 0 = timed */
+	uint64_t t0, t1; /* th_now_ns() at start and end */
+	uint64_t pairs;	 /* get+put pairs done */
 	/* W4 */
 	struct ck_ring *ring;
 	struct ck_ring_buffer *ring_buf;
@@ -65,7 +65,7 @@ struct bench_thr {
 	uint64_t attempts, empties, timeouts, seed;
 	uint32_t *lat;
 	size_t nlat;
-	const char *error;      /* set when an operation failed */
+	const char *error; /* set when an operation failed */
 };
 
 /* What the template stamps out for each peer. */
@@ -134,28 +134,35 @@ static inline bool bench_done(const struct bench_thr *b, uint64_t pairs)
 }
 
 /* Bulk get/put from single calls, for peers that have no bulk form. */
-#define BENCH_SINGLE_BULK(P)                                                        \
-	static inline bool P##_get_n(void *t, bench_tok_t *toks, int n)             \
-	{                                                                           \
-		for (int i = 0; i < n; i++)                                         \
-			if (!P##_get(t, &toks[i])) {                                \
-				while (i > 0)                                       \
-					(void)P##_put(t, toks[--i]);                \
-				return false;                                       \
-			}                                                           \
-		return true;                                                        \
-	}                                                                           \
-	static inline bool P##_put_n(void *t, const bench_tok_t *toks, int n)       \
-	{                                                                           \
-		bool ok = true;                                                     \
-		for (int i = 0; i < n; i++)                                         \
-			ok &= P##_put(t, toks[i]);                                  \
-		return ok;                                                          \
+#define BENCH_SINGLE_BULK(P)                                                                                           \
+	static inline bool P##_get_n(void *t, bench_tok_t *toks, int n)                                                \
+	{                                                                                                              \
+		for (int i = 0; i < n; i++)                                                                            \
+			if (!P##_get(t, &toks[i])) {                                                                   \
+				while (i > 0)                                                                          \
+					(void)P##_put(t, toks[--i]);                                                   \
+				return false;                                                                          \
+			}                                                                                              \
+		return true;                                                                                           \
+	}                                                                                                              \
+	static inline bool P##_put_n(void *t, const bench_tok_t *toks, int n)                                          \
+	{                                                                                                              \
+		bool ok = true;                                                                                        \
+		for (int i = 0; i < n; i++)                                                                            \
+			ok &= P##_put(t, toks[i]);                                                                     \
+		return ok;                                                                                             \
 	}
 
 /* Peers whose thread context is the shared object. */
-#define BENCH_NO_THREAD_CONTEXT(P)                                                  \
-	static inline void *P##_thr_enter(void *shared) { return shared; }          \
-	static inline void P##_thr_leave(void *shared, void *t) { (void)shared; (void)t; }
+#define BENCH_NO_THREAD_CONTEXT(P)                                                                                     \
+	static inline void *P##_thr_enter(void *shared)                                                                \
+	{                                                                                                              \
+		return shared;                                                                                         \
+	}                                                                                                              \
+	static inline void P##_thr_leave(void *shared, void *t)                                                        \
+	{                                                                                                              \
+		(void)shared;                                                                                          \
+		(void)t;                                                                                               \
+	}
 
 #endif /* IOBUF_BENCH_HARNESS_H */

@@ -230,16 +230,16 @@ static int rr_create(void **shared, size_t size, uint32_t cap, int w, char *why,
 
 #define SPIN "spin-retry (no waiting get)"
 const struct bench_peer bench_peers[] = {
-	{"dpdk_mempool_c256", &mp_ops, mp256_create, mp_destroy, SPIN, NULL},
-	{"dpdk_mempool_c0", &mp_ops, mp0_create, mp_destroy, SPIN, NULL},
-	{"dpdk_rte_ring_mpmc", &rr_ops, rr_create, rr_destroy, SPIN, NULL},
+    {"dpdk_mempool_c256", &mp_ops, mp256_create, mp_destroy, SPIN, NULL},
+    {"dpdk_mempool_c0", &mp_ops, mp0_create, mp_destroy, SPIN, NULL},
+    {"dpdk_rte_ring_mpmc", &rr_ops, rr_create, rr_destroy, SPIN, NULL},
 };
 const int bench_npeers = (int)(sizeof(bench_peers) / sizeof(bench_peers[0]));
 
 int bench_worker_init(int argc, char **argv, char *why, size_t whylen)
 {
-	char *eal[] = {argv[0], "--no-huge", "--no-pci", "-l", "0-1", "--no-shconf", "-m", "512",
-		       "--no-telemetry", "--log-level=error", NULL};
+	char *eal[] = {argv[0], "--no-huge",	  "--no-pci",	       "-l", "0-1", "--no-shconf", "-m",
+		       "512",	"--no-telemetry", "--log-level=error", NULL};
 	int n = (int)(sizeof(eal) / sizeof(eal[0])) - 1;
 	cpu_set_t cpus;
 	uint64_t t0 = th_now_ns();

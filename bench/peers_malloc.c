@@ -81,7 +81,7 @@ static void mal_destroy(void *shared)
 }
 
 const struct bench_peer bench_peers[] = {
-	{BENCH_MALLOC_NAME, &mal_ops, mal_create, mal_destroy, NULL, "malloc never reports empty (unbounded)"},
+    {BENCH_MALLOC_NAME, &mal_ops, mal_create, mal_destroy, NULL, "malloc never reports empty (unbounded)"},
 };
 const int bench_npeers = 1;
 
@@ -104,6 +104,4 @@ int bench_worker_init(int argc, char **argv, char *why, size_t whylen)
 	return 0;
 }
 
-void bench_worker_fini(void)
-{
-}
+void bench_worker_fini(void) {}

@@ -115,10 +115,10 @@ static inline bool ioh_get_wait(void *t, bench_tok_t *tok, int64_t timeout_ns)
 static int iobuf_create(void **shared, size_t size, uint32_t cap, int w, char *why, size_t whylen)
 {
 	struct iobuf_pool_config cfg = {
-		.buf_size = size,
-		.capacity = cap,
-		.arena_flags = BENCH_ARENA_FLAGS,
-		.tag = 0,
+	    .buf_size = size,
+	    .capacity = cap,
+	    .arena_flags = BENCH_ARENA_FLAGS,
+	    .tag = 0,
 	};
 	int rc = 0;
 
@@ -425,13 +425,13 @@ static int urculfs_create(void **shared, size_t size, uint32_t cap, int w, char 
  */
 #define SPIN "spin-retry"
 const struct bench_peer bench_peers[] = {
-	{"null_harness_floor", &null_ops, null_create, null_destroy, NULL, "no pool: never empty"},
-	{"iobuf_pool", &ioh_ops, iobuf_create, iobuf_destroy, "iobuf_pool_get_wait", NULL},
-	{"iobuf_pool_index", &iobuf_index_ops, iobuf_create, iobuf_destroy, SPIN " (no waiting get takes indices)", NULL},
-	{"ck_ring_mpmc", &ckring_ops, ckring_create, ckring_destroy, SPIN, NULL},
-	{"ck_stack_mpmc", &ckstack_ops, ckstack_create, ckstack_destroy, SPIN, NULL},
+    {"null_harness_floor", &null_ops, null_create, null_destroy, NULL, "no pool: never empty"},
+    {"iobuf_pool", &ioh_ops, iobuf_create, iobuf_destroy, "iobuf_pool_get_wait", NULL},
+    {"iobuf_pool_index", &iobuf_index_ops, iobuf_create, iobuf_destroy, SPIN " (no waiting get takes indices)", NULL},
+    {"ck_ring_mpmc", &ckring_ops, ckring_create, ckring_destroy, SPIN, NULL},
+    {"ck_stack_mpmc", &ckstack_ops, ckstack_create, ckstack_destroy, SPIN, NULL},
 #ifdef HAVE_URCU_CDS
-	{"urcu_lfs_pop_blocking", &urculfs_ops, urculfs_create, urculfs_destroy, SPIN, NULL},
+    {"urcu_lfs_pop_blocking", &urculfs_ops, urculfs_create, urculfs_destroy, SPIN, NULL},
 #endif
 };
 const int bench_npeers = (int)(sizeof(bench_peers) / sizeof(bench_peers[0]));
@@ -442,12 +442,7 @@ int bench_worker_init(int argc, char **argv, char *why, size_t whylen)
 	(void)argv;
 	(void)why;
 	(void)whylen;
-#ifndef HAVE_URCU_CDS
-	printf("skip urcu_lfs_pop_blocking liburcu-cds not found at configure time (apt-get install liburcu-dev)\n");
-#endif
 	return 0;
 }
 
-void bench_worker_fini(void)
-{
-}
+void bench_worker_fini(void) {}

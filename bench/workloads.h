@@ -202,7 +202,8 @@ static BENCH_NOINLINE void BP(w5)(struct bench_thr *b)
 							ok = true;
 							break;
 						}
-						if ((spin & 63) == 0 && th_now_ns() - t_arm >= (uint64_t)BENCH_W5_TIMEOUT_NS)
+						if ((spin & 63) == 0 &&
+						    th_now_ns() - t_arm >= (uint64_t)BENCH_W5_TIMEOUT_NS)
 							break;
 						ck_pr_stall();
 					}
@@ -214,7 +215,8 @@ static BENCH_NOINLINE void BP(w5)(struct bench_thr *b)
 						n++;
 						gets++;
 						if (b->nlat < BENCH_W5_MAX_LAT)
-							b->lat[b->nlat++] = (uint32_t)(t_ret - (fp > t_arm ? fp : t_arm));
+							b->lat[b->nlat++] =
+							    (uint32_t)(t_ret - (fp > t_arm ? fp : t_arm));
 					} else {
 						b->timeouts++;
 					}
@@ -234,13 +236,13 @@ static BENCH_NOINLINE void BP(w5)(struct bench_thr *b)
 }
 
 static const struct bench_ops BP(ops) = {
-	.thr_enter = BP(thr_enter),
-	.thr_leave = BP(thr_leave),
-	.w1 = BP(w1),
-	.w2 = BP(w2),
-	.w4_producer = BP(w4_producer),
-	.w4_consumer = BP(w4_consumer),
-	.w5 = BP(w5),
+    .thr_enter = BP(thr_enter),
+    .thr_leave = BP(thr_leave),
+    .w1 = BP(w1),
+    .w2 = BP(w2),
+    .w4_producer = BP(w4_producer),
+    .w4_consumer = BP(w4_consumer),
+    .w5 = BP(w5),
 };
 
 #undef BP
