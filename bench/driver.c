@@ -81,7 +81,9 @@ struct worker {
 struct cell {
 	int n;		       /* runs kept */
 	double ns[MAX_ROUNDS]; /* ns per pair of each round */
-	double empty[MAX_ROUNDS], p50[MAX_ROUNDS], p99[MAX_ROUNDS];
+	double empty[MAX_ROUNDS];
+	int nl;					 /* rounds that had wake-up samples */
+	double p50[MAX_ROUNDS], p99[MAX_ROUNDS]; /* of those rounds */
 	unsigned long long timeouts;
 	char status[256]; /* "" while it runs, else why it did not */
 	double ir;	  /* callgrind instructions per pair, < 0 unknown */
@@ -365,8 +367,11 @@ static void run_one(struct peer *p, int w, int si, bool keep)
 		empty = 100.0 * (double)emp / (double)att;
 	c->ns[c->n] = ns;
 	c->empty[c->n] = empty;
-	c->p50[c->n] = (double)p50;
-	c->p99[c->n] = (double)p99;
+	if (nlat) {
+		c->p50[c->nl] = (double)p50;
+		c->p99[c->nl] = (double)p99;
+		c->nl++;
+	}
 	c->timeouts += tmo;
 	c->n++;
 }
@@ -483,8 +488,9 @@ static void print_table(int w)
 				double ns = median(c->ns, c->n);
 
 				say("| %s | %s | %.1f ns / %.2f | %.2f%% | %s | %s | %llu |\n", p->name, p->wait, ns,
-				    1e3 / ns, median(c->empty, c->n), fmt_ns(median(c->p50, c->n), a, sizeof(a)),
-				    fmt_ns(median(c->p99, c->n), b, sizeof(b)), c->timeouts);
+				    1e3 / ns, median(c->empty, c->n),
+				    c->nl ? fmt_ns(median(c->p50, c->nl), a, sizeof(a)) : "no wait",
+				    c->nl ? fmt_ns(median(c->p99, c->nl), b, sizeof(b)) : "no wait", c->timeouts);
 			}
 		}
 		return;
@@ -603,7 +609,8 @@ static void write_csv(void)
 				fprintf(f, ",");
 				if (w == 5)
 					fprintf(f, "%.3f,%.0f,%.0f,%llu,\"%s\"", median(c->empty, c->n),
-						median(c->p50, c->n), median(c->p99, c->n), c->timeouts, p->wait);
+						c->nl ? median(c->p50, c->nl) : NAN,
+						c->nl ? median(c->p99, c->nl) : NAN, c->timeouts, p->wait);
 				else
 					fprintf(f, ",,,,");
 				fprintf(f, ",");
@@ -614,7 +621,11 @@ static void write_csv(void)
 		}
 	}
 	fclose(f);
-	/* One whitespace table per workload for gnuplot: peer, then ns at each size ("NaN" if none). */
+	/*
+	 * One whitespace table per workload for gnuplot ("NaN" where a cell did
+	 * not run): W1-W4 the ns per pair at each size; W5 the wake-up latency,
+	 * p50 and p99 at each size.
+	 */
 	for (int w = 1; w <= NW; w++) {
 		if (!workload_on[w])
 			continue;
@@ -622,9 +633,16 @@ static void write_csv(void)
 		f = fopen(path, "w");
 		if (!f)
 			continue;
-		fprintf(f, "# %s; ns per pair%s\npeer", wtitle[w], w == 5 ? " (per get)" : "");
-		for (int si = 0; si < nsizes; si++)
-			fprintf(f, " %zu", sizes[si]);
+		if (w == 5)
+			fprintf(f, "# W5 wake-up latency of a get that found the pool of 64 empty; ns\npeer");
+		else
+			fprintf(f, "# %s; ns per pair\npeer", wtitle[w]);
+		for (int si = 0; si < nsizes; si++) {
+			if (w == 5)
+				fprintf(f, " p50@%zuB p99@%zuB", sizes[si], sizes[si]);
+			else
+				fprintf(f, " %zuB", sizes[si]);
+		}
 		fprintf(f, "\n");
 		for (int i = 0; i < npeers; i++) {
 			bool any = false;
@@ -637,10 +655,12 @@ static void write_csv(void)
 			for (int si = 0; si < nsizes; si++) {
 				const struct cell *c = &peers[i].cell[w][si];
 
-				if (c->n)
-					fprintf(f, " %.3f", median(c->ns, c->n));
+				if (!c->n || (w == 5 && !c->nl))
+					fprintf(f, "%s", w == 5 ? " NaN NaN" : " NaN");
+				else if (w == 5)
+					fprintf(f, " %.0f %.0f", median(c->p50, c->nl), median(c->p99, c->nl));
 				else
-					fprintf(f, " NaN");
+					fprintf(f, " %.3f", median(c->ns, c->n));
 			}
 			fprintf(f, "\n");
 		}

@@ -3,7 +3,8 @@
 #
 # plot.sh GNUPLOT RESULTS_DIR - one PNG bar chart per workload from the
 # wN.dat tables that iobuf-bench writes: peers along the x axis, one bar per
-# buffer size, ns per pair on a log scale (lower is better).
+# buffer size, ns per pair on a log scale (lower is better); for W5 the
+# wake-up latency, p50 and p99 at each size.
 set -eu
 gp=$1
 out=$2
@@ -15,6 +16,8 @@ for dat in "$out"/w[1-5].dat; do
 	title=$(head -n 1 "$dat" | sed 's/^# //')
 	ncols=$(awk '!/^#/ { print NF; exit }' "$dat")
 	png="$out/$w.png"
+	ylabel="ns per pair"
+	[ "$w" = w5 ] && ylabel="ns from the put to the waiting get's return"
 	"$gp" <<GP
 set terminal pngcairo size 1400,650 noenhanced font ",10"
 set output "$png"
@@ -24,13 +27,13 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y
-set ylabel "ns per pair"
+set ylabel "$ylabel"
 set yrange [0.1:*]
 set grid ytics mytics
 set key top left
 set xtics rotate by -30 nomirror
 set datafile missing "NaN"
-plot for [c=2:$ncols] "$dat" using c:xtic(1) title columnheader(c) . " B"
+plot for [c=2:$ncols] "$dat" using c:xtic(1) title columnheader(c)
 GP
 	echo "bench-plot: $png"
 done

@@ -214,9 +214,17 @@ static BENCH_NOINLINE void BP(w5)(struct bench_thr *b)
 					if (ok) {
 						n++;
 						gets++;
+						/*
+						 * From the first put stamped while we waited; a stamp
+						 * after our return (the putter was slow between its
+						 * look at armed[] and its clock) or none at all means
+						 * the buffer came from a put we did not see: count
+						 * from when we started waiting.
+						 */
+						uint64_t from = fp > t_arm && fp <= t_ret ? fp : t_arm;
+
 						if (b->nlat < BENCH_W5_MAX_LAT)
-							b->lat[b->nlat++] =
-							    (uint32_t)(t_ret - (fp > t_arm ? fp : t_arm));
+							b->lat[b->nlat++] = (uint32_t)(t_ret - from);
 					} else {
 						b->timeouts++;
 					}
