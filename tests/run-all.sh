@@ -11,8 +11,9 @@
 # 3. clang, ThreadSanitizer: make check (the concurrent tests are in it)
 # 4. valgrind memcheck over the unit tests (gcc build)
 # 5. make distcheck
-# 6. make install into a staging root; a program compiled through
-#    pkg-config as C and as C++, linked to the installed libiobuf.so, run.
+# 6. from the distcheck tarball: ./configure && make && make install into
+#    a staging root; a program using a set, compiled through pkg-config as C
+#    and as C++, linked to the installed libiobuf.so, run; man pages there.
 # 7. the benchmark smoke run, when bench/ is configured
 #
 # It ends with one line "N passed, N failed" counting the steps.
@@ -97,26 +98,60 @@ distcheck() {
 	grep -E 'archives ready|\.tar\.gz' "$out/gcc/distcheck.out" | head -3
 }
 
+# The user's path, from the release tarball that distcheck made:
+# ./configure && make && make install (into a staging root), then a program
+# that uses a set (get, write, put, stats) compiled through pkg-config as C
+# and as C++, linked to the installed libiobuf.so, run.
 install_check() {
-	local dest=$out/dest prefix=/usr/local
-	rm -rf "$dest"
-	make -C "$out/gcc" install DESTDIR="$dest" >"$out/gcc/install.out" 2>&1 || { tail -20 "$out/gcc/install.out"; return 1; }
+	local dest=$out/dest prefix=/usr/local tarball srcd
+	tarball=$(ls -t "$out"/gcc/iobuf-*.tar.gz 2>/dev/null | head -1)
+	if [ -z "$tarball" ]; then
+		make -C "$out/gcc" dist >"$out/gcc/dist.out" 2>&1 || { tail -20 "$out/gcc/dist.out"; return 1; }
+		tarball=$(ls -t "$out"/gcc/iobuf-*.tar.gz | head -1)
+	fi
+	echo "from $(basename "$tarball"): ./configure && make && make install DESTDIR=$dest"
+	rm -rf "$dest" "$out/tarball" && mkdir -p "$out/tarball" && tar -xzf "$tarball" -C "$out/tarball" || return 1
+	srcd=$(ls -d "$out"/tarball/iobuf-*/ | head -1)
+	(cd "$srcd" && ./configure >configure.out 2>&1) || { tail -30 "$srcd/configure.out"; return 1; }
+	make -C "$srcd" -j"$jobs" >"$srcd/make.out" 2>&1 || { tail -40 "$srcd/make.out"; return 1; }
+	make -C "$srcd" install DESTDIR="$dest" >"$srcd/install.out" 2>&1 || { tail -20 "$srcd/install.out"; return 1; }
 	export PKG_CONFIG_SYSROOT_DIR=$dest PKG_CONFIG_PATH=$dest$prefix/lib/pkgconfig
 	local flags
 	flags=$(pkg-config --cflags --libs iobuf) || return 1
 	echo "pkg-config --cflags --libs iobuf: $flags"
 	cat >"$out/user.c" <<'PROG'
 #include <iobuf.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 int main(void)
 {
 	struct iobuf_arena a;
-	int rc = iobuf_arena_init(&a, 4096, 0, 0);
-	if (rc < 0) { fprintf(stderr, "%s\n", strerror(-rc)); return 1; }
+	struct iobuf_set_stats st;
+	iobuf_handle_t h;
+	int err = 0, rc = iobuf_arena_init(&a, 4096, 0, 0);
+	if (rc < 0) { fprintf(stderr, "arena: %s\n", strerror(-rc)); return 1; }
 	memset(a.base, 1, a.size);
 	printf("installed iobuf %s (0x%x): arena of %zu bytes\n", IOBUF_VERSION_STRING, iobuf_version(), a.size);
-	return iobuf_arena_fini(&a) == 0 && iobuf_version() == IOBUF_VERSION_NUMBER ? 0 : 1;
+	if (iobuf_arena_fini(&a) != 0 || iobuf_version() != IOBUF_VERSION_NUMBER) return 1;
+
+	struct iobuf_set *set = iobuf_set_create(NULL, &err);
+	if (!set) { fprintf(stderr, "set: %s\n", strerror(-err)); return 1; }
+	rc = iobuf_get(set, 1000, &h);
+	if (rc < 0) { fprintf(stderr, "get: %s\n", strerror(-rc)); return 1; }
+	char *p = (char *)iobuf_buf(set, h);
+	int n = snprintf(p, iobuf_handle_capacity(h), "a %zu-byte %s buffer", iobuf_handle_capacity(h),
+			 iobuf_tier_name(iobuf_handle_tag(h)));
+	printf("wrote \"%.*s\"\n", n, p);
+	if (iobuf_put(set, h) != 0 || iobuf_put(set, h) != -EALREADY) { fprintf(stderr, "put\n"); return 1; }
+	if (iobuf_set_stats(set, &st) != 0) return 1;
+	unsigned in_use = 0;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) in_use += st.tier[t].in_use;
+	printf("stats: SMALL gets %llu, puts %llu, double puts refused %llu; in_use %u\n",
+	       (unsigned long long)st.tier[IOBUF_TIER_SMALL].gets, (unsigned long long)st.tier[IOBUF_TIER_SMALL].puts,
+	       (unsigned long long)st.tier[IOBUF_TIER_SMALL].refused_already, in_use);
+	iobuf_set_destroy(set);
+	return in_use == 0 && st.tier[IOBUF_TIER_SMALL].gets == 1 ? 0 : 1;
 }
 PROG
 	cp "$out/user.c" "$out/user.cc"
@@ -125,6 +160,11 @@ PROG
 	clang -std=c11 -Wall -Wextra -Werror "$out/user.c" -o "$out/user_clang" $flags || return 1
 	LD_LIBRARY_PATH=$dest$prefix/lib "$out/user_c" && LD_LIBRARY_PATH=$dest$prefix/lib "$out/user_cxx" &&
 		LD_LIBRARY_PATH=$dest$prefix/lib "$out/user_clang" || return 1
+	# The man pages are installed.
+	local pages
+	pages=$(ls "$dest$prefix"/share/man/man3/iobuf_*.3 2>/dev/null | wc -l)
+	[ -f "$dest$prefix/share/man/man7/iobuf.7" ] && [ "$pages" -gt 0 ] || { echo "man pages not installed"; return 1; }
+	echo "man pages installed: iobuf(7) and $pages in section 3"
 	# Only the public API is exported.
 	local leaked
 	leaked=$(nm -D --defined-only "$dest$prefix/lib/libiobuf.so" | awk '$2 ~ /[TDB]/ {print $3}' | grep -v '^iobuf_' | grep -v '^IOBUF_' || true)
@@ -148,7 +188,7 @@ if [ "$mode" != quick ]; then
 	step "clang ThreadSanitizer: make check" tsan_check
 	step "valgrind memcheck: unit tests" valgrind_check
 	step "make distcheck" distcheck
-	step "install, pkg-config, C and C++ user program" install_check
+	step "tarball: configure, make, install; pkg-config C and C++ user program" install_check
 	step "bench smoke (make bench-quick)" bench_smoke
 fi
 

@@ -1,0 +1,759 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * echo_server.c - a TCP echo server on iobuf, as iobuf is meant to be used.
+ *
+ *   echo_server [--port N] [--port-file FILE] [--threads N] [--tier NAME]
+ *               [--buffers N] [--burst K] [--conns N] [--malloc] [--huge]
+ *
+ * Each worker thread runs its own edge-triggered epoll loop over
+ * non-blocking sockets (one SO_REUSEPORT listener per worker); all workers
+ * share one iobuf set, whose pools are lock-free.
+ *
+ * The data path of a connection:
+ *   - iobuf_readv_pooled() scatters one readv(2) into up to --burst fresh
+ *     buffers of the chosen tier and keeps the ones that received bytes;
+ *   - iobuf_iov_from_handles() turns those handles into the connection's
+ *     output iovec queue (at most QMAX buffers);
+ *   - iobuf_writev_full() writes the queue; after a short write the queue
+ *     is already advanced (iobuf_iov_advance()) and the rest waits for
+ *     EPOLLOUT;
+ *   - every buffer is put back (iobuf_put()) the moment its last byte is
+ *     written.
+ * Nothing is allocated per connection or per read: the connection state
+ * lives in a table each worker allocates once at start (--conns slots), and
+ * the bytes live in the pool.
+ *
+ * Backpressure: when the tier is empty (-ENOBUFS) the connection stops
+ * reading and joins the worker's starved list; it is read again after the
+ * worker has put buffers back (with several workers, also every
+ * millisecond while the list is not empty, since buffers may come back on
+ * another thread).  Its bytes wait in the kernel's socket buffer, so
+ * nothing is dropped and nothing spins.  A connection whose output queue
+ * is full stops reading too, until EPOLLOUT lets it write.
+ *
+ * --malloc runs the same loop with malloc(3)/free(3) buffers of the same
+ * size instead of the pool: the baseline that `make demo` compares with.
+ *
+ * SIGINT or SIGTERM: the workers close every connection (putting its
+ * buffers back), the server prints its counters and iobuf_set_stats_print(),
+ * and exits 1 if any buffer is not back (in_use or cached != 0).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <iobuf.h>
+
+#define QMAX 64 /* buffers queued for output per connection */
+#define MAX_EVENTS 256
+#define EV_LISTEN UINT64_MAX
+#define EV_STOP (UINT64_MAX - 1)
+
+struct options {
+	const char *bind_addr;
+	const char *port_file;
+	int port;
+	int threads;
+	int conns; /* connection slots per worker */
+	int tier;
+	uint32_t buffers;
+	int burst;
+	bool use_malloc;
+	bool huge;
+	bool quiet;
+};
+
+struct conn {
+	int fd;           /* -1: free slot */
+	uint32_t gen;     /* bumped at each accept into this slot: epoll data carries it */
+	bool readable;    /* an EPOLLIN edge not yet read down to EAGAIN */
+	bool rdhup;       /* the peer shut down its side (EPOLLRDHUP) */
+	bool eof;         /* read returned 0: close once the queue is written */
+	bool starved;     /* on the starved list */
+	int prev, next;   /* starved list links; next also links the free list */
+	int head, tail;   /* queued output: h[] and iov[] from head to tail */
+	uint64_t h[QMAX]; /* iobuf handles; with --malloc, the malloc'd pointers */
+	struct iovec iov[QMAX];
+};
+
+struct server;
+
+struct worker {
+	struct server *srv;
+	int id;
+	int epfd, lfd, stopfd;
+	pthread_t thread;
+	struct conn *conns;
+	int free_head;
+	int starved_head, starved_tail;
+	bool puts_since_retry;
+	/* Counters, read by main after join. */
+	uint64_t accepted, refused, closed_err, bytes, stalls, put_errors;
+	uint64_t mallocs, frees;
+};
+
+struct server {
+	struct options o;
+	struct iobuf_set *set; /* NULL with --malloc */
+	size_t bufsize;
+	struct worker *w;
+	int port;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: echo_server [options]\n"
+		     "  -p, --port N        TCP port on the loopback (0: any free port; default 0)\n"
+		     "  -b, --bind ADDR     IPv4 address to listen on (default 127.0.0.1)\n"
+		     "  -f, --port-file F   write the port there once listening\n"
+		     "  -t, --threads N     worker threads, each with its own epoll (default 1)\n"
+		     "  -T, --tier NAME     tier of the read buffers, PICO..GIANT or 0..7 (default MEDIUM)\n"
+		     "  -n, --buffers N     buffers in that tier (default 4096)\n"
+		     "  -k, --burst K       buffers one readv fills at most, 1..64 (default 16)\n"
+		     "  -c, --conns N       connection slots per worker (default 1024)\n"
+		     "  -m, --malloc        malloc/free buffers instead of the pool (the baseline)\n"
+		     "  -H, --huge          back the pool with huge pages when the system has them\n"
+		     "  -q, --quiet         no per-connection error messages\n");
+}
+
+static int parse_tier(const char *s)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s && !*end)
+		return v >= 0 && v < IOBUF_TIER_COUNT ? (int)v : -1;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		if (strcasecmp(s, iobuf_tier_name(t)) == 0)
+			return t;
+	return -1;
+}
+
+static long parse_long(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || !*s || *end || v < lo || v > hi) {
+		fprintf(stderr, "echo_server: %s must be %ld..%ld, not '%s'\n", what, lo, hi, s);
+		exit(2);
+	}
+	return v;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{"port", required_argument, NULL, 'p'},    {"bind", required_argument, NULL, 'b'},
+		{"port-file", required_argument, NULL, 'f'}, {"threads", required_argument, NULL, 't'},
+		{"tier", required_argument, NULL, 'T'},    {"buffers", required_argument, NULL, 'n'},
+		{"burst", required_argument, NULL, 'k'},   {"conns", required_argument, NULL, 'c'},
+		{"malloc", no_argument, NULL, 'm'},        {"huge", no_argument, NULL, 'H'},
+		{"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	*o = (struct options){
+		.bind_addr = "127.0.0.1",
+		.threads = 1,
+		.conns = 1024,
+		.tier = IOBUF_TIER_MEDIUM,
+		.buffers = 4096,
+		.burst = 16,
+	};
+	while ((ch = getopt_long(argc, argv, "p:b:f:t:T:n:k:c:mHqh", longs, NULL)) != -1) {
+		switch (ch) {
+		case 'p': o->port = (int)parse_long(optarg, 0, 65535, "--port"); break;
+		case 'b': o->bind_addr = optarg; break;
+		case 'f': o->port_file = optarg; break;
+		case 't': o->threads = (int)parse_long(optarg, 1, 64, "--threads"); break;
+		case 'T':
+			o->tier = parse_tier(optarg);
+			if (o->tier < 0) {
+				fprintf(stderr, "echo_server: unknown tier '%s' (PICO..GIANT or 0..7)\n", optarg);
+				exit(2);
+			}
+			break;
+		case 'n': o->buffers = (uint32_t)parse_long(optarg, 1, IOBUF_POOL_MAX_CAPACITY, "--buffers"); break;
+		case 'k': o->burst = (int)parse_long(optarg, 1, IOBUF_READV_POOLED_MAX, "--burst"); break;
+		case 'c': o->conns = (int)parse_long(optarg, 1, 1 << 20, "--conns"); break;
+		case 'm': o->use_malloc = true; break;
+		case 'H': o->huge = true; break;
+		case 'q': o->quiet = true; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); exit(2);
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		exit(2);
+	}
+	if (o->burst > QMAX)
+		o->burst = QMAX;
+}
+
+/* ---- buffers: the pool, or malloc with --malloc ------------------------- */
+
+static void buf_release(struct worker *w, struct conn *c, int i)
+{
+	if (w->srv->o.use_malloc) {
+		free((void *)(uintptr_t)c->h[i]);
+		w->frees++;
+		return;
+	}
+	int rc = iobuf_put(w->srv->set, c->h[i]);
+
+	if (rc < 0) {
+		fprintf(stderr, "echo_server: iobuf_put: %s\n", strerror(-rc));
+		w->put_errors++;
+	}
+	w->puts_since_retry = true;
+}
+
+/*
+ * Read from @c into fresh buffers appended to its queue.
+ * Returns the bytes read, 0 at end of file, -ENOBUFS, or -errno of readv.
+ */
+static ssize_t conn_read(struct worker *w, struct conn *c)
+{
+	const struct server *s = w->srv;
+	size_t lens[IOBUF_READV_POOLED_MAX];
+	struct iovec *iov = &c->iov[c->tail];
+	int k = QMAX - c->tail < s->o.burst ? QMAX - c->tail : s->o.burst;
+	int kept = 0;
+	ssize_t r;
+
+	if (!s->o.use_malloc) {
+		r = iobuf_readv_pooled(s->set, c->fd, s->o.tier, &c->h[c->tail], k, &kept);
+		if (r <= 0)
+			return r;
+		for (int i = 0; i < kept; i++)
+			lens[i] = s->bufsize;
+		lens[kept - 1] = (size_t)r - (size_t)(kept - 1) * s->bufsize;
+		/* Cannot fail: the handles are live and the lengths fit. */
+		if (iobuf_iov_from_handles(s->set, &c->h[c->tail], lens, kept, iov) != kept)
+			abort();
+		c->tail += kept;
+		return r;
+	}
+
+	/* The baseline: the same reads into buffers from malloc. */
+	for (int i = 0; i < k; i++) {
+		void *p = malloc(s->bufsize);
+
+		if (!p) {
+			k = i;
+			break;
+		}
+		iov[i].iov_base = p;
+		iov[i].iov_len = s->bufsize;
+		c->h[c->tail + i] = (uintptr_t)p;
+	}
+	if (k == 0)
+		return -ENOBUFS;
+	w->mallocs += (uint64_t)k;
+	do {
+		r = readv(c->fd, iov, k);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		r = -errno;
+	kept = r > 0 ? (int)(((size_t)r + s->bufsize - 1) / s->bufsize) : 0;
+	for (int i = kept; i < k; i++)
+		free(iov[i].iov_base);
+	w->frees += (uint64_t)(k - kept);
+	if (kept > 0)
+		iov[kept - 1].iov_len = (size_t)r - (size_t)(kept - 1) * s->bufsize;
+	c->tail += kept;
+	return r;
+}
+
+/*
+ * Write @c's queue; put each buffer back once its last byte is written.
+ * Returns 0 (all written, or the socket is full: EPOLLOUT resumes), or a
+ * negative errno on a write error.
+ */
+static int conn_flush(struct worker *w, struct conn *c)
+{
+	struct iovec *cur = &c->iov[c->head];
+	int cnt = c->tail - c->head, done;
+	ssize_t n;
+
+	if (cnt == 0)
+		return 0;
+	n = iobuf_writev_full(c->fd, &cur, &cnt);
+	/* cur is at the first byte not written; a partly written buffer was trimmed in place. */
+	done = (int)(cur - c->iov);
+	for (int i = c->head; i < done; i++)
+		buf_release(w, c, i);
+	c->head = done;
+	if (c->head == c->tail)
+		c->head = c->tail = 0;
+	if (n > 0)
+		w->bytes += (uint64_t)n;
+	return n < 0 && n != -EAGAIN ? (int)n : 0;
+}
+
+static void starved_add(struct worker *w, int i)
+{
+	struct conn *c = &w->conns[i];
+
+	c->starved = true;
+	c->next = -1;
+	c->prev = w->starved_tail;
+	if (w->starved_tail >= 0)
+		w->conns[w->starved_tail].next = i;
+	else
+		w->starved_head = i;
+	w->starved_tail = i;
+	w->stalls++;
+}
+
+static void starved_del(struct worker *w, int i)
+{
+	struct conn *c = &w->conns[i];
+
+	if (!c->starved)
+		return;
+	if (c->prev >= 0)
+		w->conns[c->prev].next = c->next;
+	else
+		w->starved_head = c->next;
+	if (c->next >= 0)
+		w->conns[c->next].prev = c->prev;
+	else
+		w->starved_tail = c->prev;
+	c->starved = false;
+	c->prev = c->next = -1;
+}
+
+static void conn_close(struct worker *w, int i, int err)
+{
+	struct conn *c = &w->conns[i];
+
+	if (err && err != -ECONNRESET && err != -EPIPE && !w->srv->o.quiet)
+		fprintf(stderr, "echo_server: connection %d: %s\n", i, strerror(-err));
+	if (err)
+		w->closed_err++;
+	for (int b = c->head; b < c->tail; b++)
+		buf_release(w, c, b);
+	c->head = c->tail = 0;
+	starved_del(w, i);
+	close(c->fd);
+	c->fd = -1;
+	c->next = w->free_head;
+	w->free_head = i;
+}
+
+/* Echo what @c has to give, as far as the socket and the pool let us. */
+static void conn_serve(struct worker *w, int i)
+{
+	struct conn *c = &w->conns[i];
+
+	for (;;) {
+		int rc = conn_flush(w, c);
+		ssize_t r;
+
+		if (rc < 0) {
+			conn_close(w, i, rc);
+			return;
+		}
+		if (c->eof) {
+			if (c->head == c->tail)
+				conn_close(w, i, 0);
+			return;
+		}
+		if (!c->readable || c->tail - c->head >= QMAX)
+			return; /* nothing to read, or the queue is full: EPOLLOUT brings us back */
+		if (QMAX - c->tail < w->srv->o.burst && c->head > 0) {
+			int n = c->tail - c->head;
+
+			memmove(c->h, c->h + c->head, (size_t)n * sizeof(c->h[0]));
+			memmove(c->iov, c->iov + c->head, (size_t)n * sizeof(c->iov[0]));
+			c->head = 0;
+			c->tail = n;
+		}
+		r = conn_read(w, c);
+		if (r == -ENOBUFS) {
+			/* The tier is empty: stop reading this connection until buffers come back. */
+			if (!c->starved)
+				starved_add(w, i);
+			return;
+		}
+		if (c->starved)
+			starved_del(w, i);
+		if (r == -EAGAIN || r == -EWOULDBLOCK) {
+			c->readable = false;
+			continue; /* the loop ends at the readable test, after one more flush */
+		}
+		if (r == 0) {
+			c->eof = true;
+			continue;
+		}
+		if (r < 0) {
+			conn_close(w, i, (int)r);
+			return;
+		}
+		/*
+		 * A readv that filled less than its last buffer emptied the socket:
+		 * the next bytes bring a new edge.  Not so when the peer has shut
+		 * down: that edge is spent, so read on until end of file.
+		 */
+		if ((size_t)r % w->srv->bufsize != 0 && !c->rdhup)
+			c->readable = false;
+	}
+}
+
+static void retry_starved(struct worker *w)
+{
+	int i = w->starved_head, last = w->starved_tail;
+
+	w->puts_since_retry = false;
+	/* Each one at most once: a connection that starves again goes to the tail. */
+	while (i >= 0) {
+		int next = w->conns[i].next;
+		bool end = i == last;
+
+		starved_del(w, i);
+		conn_serve(w, i);
+		if (end)
+			break;
+		i = next;
+	}
+}
+
+static void accept_all(struct worker *w)
+{
+	for (;;) {
+		int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1, i;
+		struct epoll_event ev;
+		struct conn *c;
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				fprintf(stderr, "echo_server: accept: %s\n", strerror(errno));
+			return;
+		}
+		if (w->free_head < 0) {
+			close(fd); /* the table is full */
+			w->refused++;
+			continue;
+		}
+		i = w->free_head;
+		c = &w->conns[i];
+		w->free_head = c->next;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->fd = fd;
+		c->gen++;
+		c->readable = c->rdhup = c->eof = c->starved = false;
+		c->prev = c->next = -1;
+		c->head = c->tail = 0;
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.data.u64 = (uint64_t)c->gen << 32 | (uint32_t)i;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			fprintf(stderr, "echo_server: epoll_ctl: %s\n", strerror(errno));
+			conn_close(w, i, -errno);
+			continue;
+		}
+		w->accepted++;
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct epoll_event evs[MAX_EVENTS];
+	bool stop = false;
+
+	while (!stop) {
+		/* With other workers, buffers also come back on their threads: look again each ms. */
+		int timeout = w->starved_head >= 0 && w->srv->o.threads > 1 ? 1 : -1;
+		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "echo_server: epoll_wait: %s\n", strerror(errno));
+			break;
+		}
+		for (int e = 0; e < n; e++) {
+			uint64_t d = evs[e].data.u64;
+			struct conn *c;
+			int i;
+
+			if (d == EV_STOP) {
+				stop = true;
+				continue;
+			}
+			if (d == EV_LISTEN) {
+				accept_all(w);
+				continue;
+			}
+			i = (int)(uint32_t)d;
+			c = &w->conns[i];
+			if (c->fd < 0 || c->gen != (uint32_t)(d >> 32))
+				continue; /* closed earlier in this batch */
+			if (evs[e].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+				c->readable = true;
+			if (evs[e].events & (EPOLLRDHUP | EPOLLHUP))
+				c->rdhup = true;
+			conn_serve(w, i);
+		}
+		if (w->starved_head >= 0 && (w->puts_since_retry || n == 0))
+			retry_starved(w);
+	}
+	for (int i = 0; i < w->srv->o.conns; i++)
+		if (w->conns[i].fd >= 0)
+			conn_close(w, i, 0);
+	return NULL;
+}
+
+/* ---- setup ------------------------------------------------------------- */
+
+static int listen_socket(const char *addr, int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd, one = 1;
+
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
+		fprintf(stderr, "echo_server: --bind: not an IPv4 address: %s\n", addr);
+		return -EINVAL;
+	}
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int worker_init(struct server *s, struct worker *w, int id, int lfd)
+{
+	struct epoll_event ev;
+
+	memset(w, 0, sizeof(*w));
+	w->srv = s;
+	w->id = id;
+	w->lfd = lfd;
+	w->starved_head = w->starved_tail = -1;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	/* The connection table: allocated once, here; nothing per connection later. */
+	w->conns = calloc((size_t)s->o.conns, sizeof(*w->conns));
+	if (w->epfd < 0 || w->stopfd < 0 || !w->conns)
+		return -ENOMEM;
+	for (int i = 0; i < s->o.conns; i++) {
+		w->conns[i].fd = -1;
+		w->conns[i].next = i + 1 < s->o.conns ? i + 1 : -1;
+		w->conns[i].prev = -1;
+	}
+	w->free_head = 0;
+	ev.events = EPOLLIN | EPOLLET;
+	ev.data.u64 = EV_LISTEN;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
+		return -errno;
+	ev.events = EPOLLIN;
+	ev.data.u64 = EV_STOP;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->stopfd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static void worker_fini(struct worker *w)
+{
+	if (w->lfd >= 0)
+		close(w->lfd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->stopfd >= 0)
+		close(w->stopfd);
+	free(w->conns);
+}
+
+static int write_port_file(const char *path, int port)
+{
+	char tmp[4096];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%d\n", port);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		return -errno;
+	return 0;
+}
+
+/* Print what the workers did and the pool; returns 0 when every buffer is back. */
+static int report(struct server *s, int sig)
+{
+	uint64_t accepted = 0, refused = 0, errs = 0, bytes = 0, stalls = 0, put_errors = 0, mallocs = 0, frees = 0;
+	int rc = 0;
+
+	for (int t = 0; t < s->o.threads; t++) {
+		const struct worker *w = &s->w[t];
+
+		accepted += w->accepted;
+		refused += w->refused;
+		errs += w->closed_err;
+		bytes += w->bytes;
+		stalls += w->stalls;
+		put_errors += w->put_errors;
+		mallocs += w->mallocs;
+		frees += w->frees;
+	}
+	printf("echo_server: stopped by %s\n", strsignal(sig));
+	printf("echo_server: %" PRIu64 " connections, %" PRIu64 " bytes echoed, %" PRIu64
+	       " closed on error, %" PRIu64 " refused (table full)\n",
+	       accepted, bytes, errs, refused);
+	if (s->o.use_malloc) {
+		printf("echo_server: malloc buffers: %" PRIu64 " allocated, %" PRIu64 " freed, %" PRIu64
+		       " outstanding\n",
+		       mallocs, frees, mallocs - frees);
+		if (mallocs != frees) {
+			printf("echo_server: LEAK: %" PRIu64 " buffers not freed\n", mallocs - frees);
+			rc = 1;
+		}
+		return rc;
+	}
+
+	struct iobuf_set_stats st;
+	uint64_t in_use = 0, cached = 0, capacity = 0;
+
+	printf("echo_server: backpressure: %" PRIu64 " reads stopped on an empty %s tier\n", stalls,
+	       iobuf_tier_name(s->o.tier));
+	fflush(stdout);
+	iobuf_set_stats_print(s->set, stdout);
+	iobuf_set_stats(s->set, &st);
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
+		in_use += st.tier[t].in_use;
+		cached += st.tier[t].cached;
+		capacity += st.tier[t].capacity;
+	}
+	if (in_use || cached || put_errors) {
+		printf("echo_server: LEAK: in_use %" PRIu64 ", cached %" PRIu64 ", refused puts %" PRIu64 "\n", in_use,
+		       cached, put_errors);
+		rc = 1;
+	} else {
+		printf("echo_server: all %" PRIu64 " buffers back (in_use 0)\n", capacity);
+	}
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct server s = {0};
+	sigset_t sigs;
+	int err = 0, sig = 0, rc;
+
+	parse_options(argc, argv, &s.o);
+	s.bufsize = IOBUF_TIER_SIZE(s.o.tier);
+
+	/* Signals are taken by sigwait() in main; workers never see them. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if (!s.o.use_malloc) {
+		struct iobuf_set_config cfg;
+
+		iobuf_set_config_default(&cfg);
+		cfg.capacity[s.o.tier] = s.o.buffers;
+		cfg.arena_flags = IOBUF_ARENA_PREFAULT | (s.o.huge ? IOBUF_ARENA_HUGE : 0);
+		s.set = iobuf_set_create(&cfg, &err);
+		if (!s.set) {
+			fprintf(stderr, "echo_server: iobuf_set_create: %s\n", strerror(-err));
+			return 1;
+		}
+	}
+
+	s.w = calloc((size_t)s.o.threads, sizeof(*s.w));
+	if (!s.w)
+		return 1;
+	for (int t = 0; t < s.o.threads; t++) {
+		int lfd = listen_socket(s.o.bind_addr, t == 0 ? s.o.port : s.port);
+
+		if (lfd < 0) {
+			fprintf(stderr, "echo_server: listen on %s:%d: %s\n", s.o.bind_addr, t == 0 ? s.o.port : s.port,
+				strerror(-lfd));
+			return 1;
+		}
+		if (t == 0) {
+			struct sockaddr_in sa;
+			socklen_t len = sizeof(sa);
+
+			getsockname(lfd, (struct sockaddr *)&sa, &len);
+			s.port = ntohs(sa.sin_port);
+		}
+		err = worker_init(&s, &s.w[t], t, lfd);
+		if (err < 0) {
+			fprintf(stderr, "echo_server: worker setup: %s\n", strerror(-err));
+			return 1;
+		}
+	}
+
+	printf("echo_server: listening on %s:%d, %d worker%s, %s buffers of %zu B (%s), burst %d, queue %d\n",
+	       s.o.bind_addr, s.port, s.o.threads, s.o.threads > 1 ? "s" : "",
+	       s.o.use_malloc ? "malloc'd" : "pooled", s.bufsize,
+	       s.o.use_malloc ? "no limit" : iobuf_tier_name(s.o.tier), s.o.burst, QMAX);
+	fflush(stdout);
+	if (s.o.port_file && (err = write_port_file(s.o.port_file, s.port)) < 0) {
+		fprintf(stderr, "echo_server: %s: %s\n", s.o.port_file, strerror(-err));
+		return 1;
+	}
+
+	for (int t = 0; t < s.o.threads; t++) {
+		rc = pthread_create(&s.w[t].thread, NULL, worker_main, &s.w[t]);
+		if (rc) {
+			fprintf(stderr, "echo_server: pthread_create: %s\n", strerror(rc));
+			return 1;
+		}
+	}
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	for (int t = 0; t < s.o.threads; t++) {
+		uint64_t one = 1;
+
+		if (write(s.w[t].stopfd, &one, sizeof(one)) != sizeof(one))
+			fprintf(stderr, "echo_server: eventfd: %s\n", strerror(errno));
+	}
+	for (int t = 0; t < s.o.threads; t++)
+		pthread_join(s.w[t].thread, NULL);
+
+	rc = report(&s, sig);
+	for (int t = 0; t < s.o.threads; t++)
+		worker_fini(&s.w[t]);
+	free(s.w);
+	iobuf_set_destroy(s.set);
+	return rc;
+}
