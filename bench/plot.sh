@@ -32,6 +32,8 @@ set yrange [0.1:*]
 set grid ytics mytics
 set key top left
 set xtics rotate by -30 nomirror
+set rmargin 12
+set bmargin 8
 set datafile missing "NaN"
 plot for [c=2:$ncols] "$dat" using c:xtic(1) title columnheader(c)
 GP
