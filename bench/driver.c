@@ -339,8 +339,13 @@ static void run_one(struct peer *p, int w, int si, bool keep)
 	int wcap = w == 5 ? 64 : cap;
 	int n = snprintf(cmd, sizeof(cmd), "run %s %d %zu %d %d\n", p->name, w, sizes[si], wcap, run_ms);
 
-	if (c->status[0] || p->skip[0] || !p->w || !p->w->alive)
+	if (c->status[0] || p->skip[0] || !p->w)
 		return;
+	if (!p->w->alive) {
+		snprintf(c->status, sizeof(c->status), "failed: worker %.40s died earlier (see %.80s/%.40s.log)",
+			 p->w->base, out_dir, p->w->base);
+		return;
+	}
 	if (write(p->w->to, cmd, (size_t)n) != n || !worker_line(p->w, line, sizeof(line), run_ms * 20 + 60000)) {
 		snprintf(c->status, sizeof(c->status), "failed: worker %.40s died or hung (see %.80s/%.40s.log)",
 			 p->w->base, out_dir, p->w->base);
