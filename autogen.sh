@@ -9,7 +9,7 @@ set -eu
 
 # The library needs ck; the tests cmocka, clang, valgrind, socat (the echo test) and groff
 # (the man-page lint); liburcu the reserve layer.
-DEPS="build-essential autoconf automake libtool pkg-config libck-dev liburcu-dev libcmocka-dev clang valgrind socat groff-base"
+DEPS="build-essential autoconf automake libtool pkg-config libck-dev liburcu-dev libcmocka-dev clang libclang-rt-dev valgrind socat groff-base"
 
 case "${1:-}" in
 --print-deps)

@@ -294,6 +294,8 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 #ifdef IOBUF_POOL_ASAN
 	ASAN_POISON_MEMORY_REGION(p->arena.base, bytes);
 #endif
+	if (err)
+		*err = 0;
 	/* Published to other threads by however the caller hands them the pointer. */
 	return p;
 

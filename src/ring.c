@@ -34,6 +34,25 @@
  * the sleeper's read of the word and its FUTEX_WAIT makes the wait return
  * at once.  So no wake-up is lost, and a publish makes a system call only
  * when somebody sleeps.
+ *
+ * Retiring (a lossless ring with on_retire): the word "reclaim" holds
+ * reclaimed << 1 | RECLAIM_BUSY.  Entries below "reclaimed" went through
+ * the hook; the writer gates on it instead of on the readers, so no slot
+ * is reused before its hook ran.  A thread that may have made entries
+ * retirable (a release, a leave, a join, a publish without readers) stores
+ * its progress, fences, and looks at the word (D4): if a retirer holds it,
+ * that retirer re-reads the readers after letting go and sees the
+ * progress; if the word is free and the caller was at "reclaimed" (a
+ * reader at the oldest unretired entry: otherwise its release cannot be
+ * the one that frees the oldest entries) it computes the bound -- the
+ * minimum of the readers' sequences and a cursor value -- and, when that
+ * is past "reclaimed", takes the word with a CAS, calls the hook for the
+ * entries in between, and stores the new count with release, which also
+ * lets go.  Exactly one thread holds the word at a time, and it alone
+ * moves "reclaimed", so each entry is retired once.  After letting go it
+ * fences and re-reads the bound, retiring again while it grew (the
+ * progress of anybody who saw the word held).  Nobody ever waits for the
+ * word: a retirer that is preempted holds up only the writer's gate.
  */
 #include "config.h"
 
@@ -51,6 +70,7 @@
 #include <unistd.h>
 
 #include <iobuf/ring.h>
+#include <iobuf/tiers.h>
 
 #include "atomic.h"
 #include "util.h"
@@ -65,6 +85,15 @@
 #define STAMP_SIZE 8u
 
 #define RING_ALL_FLAGS IOBUF_RING_MAY_BLOCK
+
+/* The reclaim word of a retiring ring: reclaimed << 1, plus this bit while a thread retires. */
+#define RECLAIM_BUSY UINT64_C(1)
+/* A retirer's limit that is the cursor, read afresh each time (a leaving reader has no sequence). */
+#define RETIRE_CURSOR UINT64_MAX
+
+/* What publish and release do after their store (ring->notify); 0 keeps their fast path. */
+#define NOTIFY_WAKE 1u	 /* the ring may block: wake sleepers (D1, D2) */
+#define NOTIFY_RETIRE 2u /* the ring retires entries (D4, D6) */
 
 /* A futex word and the number of threads that announced they may sleep on it. */
 struct iobuf__ring_futex {
@@ -95,6 +124,10 @@ struct iobuf_ring {
 	int wait;
 	uint32_t spins;
 	bool may_block;
+	unsigned notify; /* NOTIFY_*: the slow half of publish and release */
+	void (*on_retire)(void *ctx, uint64_t seq, void *entry);
+	void *retire_ctx;
+	struct iobuf_set *set; /* a bcast ring's set (iobuf_ring_create_bcast()) */
 
 	/* Published cursor: written by the writer, read by every reader. */
 	_Alignas(IOBUF_CACHELINE) uint64_t cursor;
@@ -107,7 +140,11 @@ struct iobuf_ring {
 	_Alignas(IOBUF_CACHELINE) struct iobuf__ring_futex pub; /* readers without dependencies */
 	_Alignas(IOBUF_CACHELINE) struct iobuf__ring_futex rel; /* the writer and dependent readers */
 
+	/* Retiring rings: reclaimed << 1 | RECLAIM_BUSY, written by whoever retires. */
+	_Alignas(IOBUF_CACHELINE) uint64_t reclaim;
+
 	_Alignas(IOBUF_CACHELINE) pthread_mutex_t lock; /* control calls */
+	uint32_t nactive;				/* active readers: written under the mutex */
 
 	struct iobuf__ring_reader readers[]; /* max_readers */
 };
@@ -186,16 +223,145 @@ static int ring_futex_wait(uint32_t *word, uint32_t val, const int64_t *deadline
 	return errno == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
-/* After storing progress: wake whoever sleeps on @f (the waker side of D1/D2). */
-static void ring_wake(struct iobuf__ring_futex *f)
+/* After storing progress and a seq_cst fence: wake whoever sleeps on @f. */
+static void ring_wake_fenced(struct iobuf__ring_futex *f)
 {
-	/* D1/D2: pairs with the fence in ring_sleep(): our progress store before the waiter load. */
-	iobuf__fence_seq_cst();
 	if (iobuf__load_32(&f->waiters) == 0)
 		return;
 	/* R5: pairs with A5 in ring_sleep(): a sleeper that reads the bumped word sees our progress. */
 	iobuf__faa_32_acqrel(&f->word, 1);
 	syscall(SYS_futex, &f->word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* After storing progress: wake whoever sleeps on @f (the waker side of D1/D2). */
+static void ring_wake(struct iobuf__ring_futex *f)
+{
+	/* D1/D2: pairs with the fence in ring_sleep(): our progress store before the waiter load. */
+	iobuf__fence_seq_cst();
+	ring_wake_fenced(f);
+}
+
+/* ---- retiring ------------------------------------------------------------------ */
+
+/*
+ * How far entries may be retired: min(@limit, every reader's released
+ * sequence).  @limit is a cursor value whose store happens before the
+ * caller's last seq_cst fence, which precedes these loads: then a reader
+ * joining unseen starts at or after @limit (D3').  A reader's own new
+ * sequence is such a value (its poll acquired a cursor at least that
+ * high), and stays one while it retires, since it is a reader; a leaving
+ * reader is not, so it passes RETIRE_CURSOR and the cursor is read here,
+ * after the caller's fence (which orders it after the stores of anyone who
+ * found the word held, D4/D6) and before a fence of its own (D3').
+ */
+static uint64_t ring_retire_bound(struct iobuf_ring *ring, uint64_t limit)
+{
+	uint64_t m = limit;
+
+	if (limit == RETIRE_CURSOR) {
+		/* A1: pairs with R1 in iobuf_ring_publish(): the entries we may retire. */
+		m = iobuf__load_64_acq(&ring->cursor);
+		iobuf__fence_seq_cst(); /* D3': the cursor load before the loads of the readers */
+	}
+	for (int i = 0; i < ring->max_readers; i++) {
+		/*
+		 * A6: pairs with R2 in iobuf_ring_release() and
+		 * iobuf_ring_reader_remove(): the reader is done with the entries
+		 * below its sequence, and with their buffers.
+		 */
+		uint64_t s = iobuf__load_64_acq(&ring->readers[i].seq);
+
+		if (s < m)
+			m = s;
+	}
+	return m;
+}
+
+/*
+ * Take the reclaim word (free, reclaimed = @w >> 1) and retire up to @m,
+ * then up to whatever the bound grew to meanwhile.  Returns when the bound
+ * stops growing or another thread took the word after us (its re-read
+ * after it lets go covers what we would have seen).
+ */
+static void ring_retire(struct iobuf_ring *ring, uint64_t w, uint64_t m, uint64_t limit)
+{
+	for (;;) {
+		/*
+		 * A8: pairs with R7 of the previous retirer: hook calls are
+		 * serialized and in order.  D4: this RMW is the retirer's store.
+		 */
+		if (!iobuf__cas_64_acqrel(&ring->reclaim, &w, w | RECLAIM_BUSY))
+			return;
+		for (uint64_t s = w >> 1; s < m; s++)
+			ring->on_retire(ring->retire_ctx, s, iobuf_ring_entry(ring, s));
+		w = m << 1;
+		/*
+		 * R7: pairs with A7 in the writer's gate (and iobuf_ring_reclaimed()):
+		 * the hook is done with these slots; also A8 of the next retirer.
+		 */
+		iobuf__store_64_rel(&ring->reclaim, w);
+		/*
+		 * D4: pairs with the fence of every thread that stored progress
+		 * and found the word held: our letting go before our re-read of
+		 * the readers.  D5: and before the load of the writer's waiters.
+		 */
+		iobuf__fence_seq_cst();
+		if (ring->may_block)
+			ring_wake_fenced(&ring->rel); /* a writer waiting for slots */
+		m = ring_retire_bound(ring, limit);
+		if (m <= (w >> 1))
+			return;
+	}
+}
+
+/*
+ * After a store that may make entries retirable and a seq_cst fence: retire
+ * them if this caller is the one to.  @from is where the caller's reader was
+ * before its store: unless @force, it acts only when that was the
+ * reclaimed count.  @limit as ring_retire_bound().
+ */
+static void ring_retire_kick(struct iobuf_ring *ring, uint64_t from, uint64_t limit, bool force)
+{
+	/* D4: pairs with the fence in ring_retire(): after our progress store and fence. */
+	uint64_t w = iobuf__load_64(&ring->reclaim), m;
+
+	if (w & RECLAIM_BUSY)
+		return; /* the holder re-reads the readers after letting go (D4) */
+	if (!force && (w >> 1) != from)
+		return; /* whoever raises reclaimed to @from stores after our load: D4 again */
+	m = ring_retire_bound(ring, limit);
+	if (m > (w >> 1))
+		ring_retire(ring, w, m, limit);
+}
+
+/*
+ * The slow half of iobuf_ring_publish(): sleepers and retirement (ring->notify).
+ * Out of line, so the fast path of rings that need neither stays as lean as before.
+ */
+static __attribute__((noinline)) void ring_published(struct iobuf_ring *ring)
+{
+	/*
+	 * D1: pairs with the fence in ring_sleep(); D6: pairs with the fence in
+	 * iobuf_ring_reader_remove(): the cursor store before the load of
+	 * nactive.  Also D3 for the retirement below (the cursor is ours).
+	 */
+	iobuf__fence_seq_cst();
+	if (ring->notify & NOTIFY_WAKE)
+		ring_wake_fenced(&ring->pub);
+	if ((ring->notify & NOTIFY_RETIRE) && iobuf__load_32(&ring->nactive) == 0)
+		ring_retire_kick(ring, 0, ring->published, true); /* nobody reads: retire at once */
+}
+
+/* The slow half of iobuf_ring_release(): sleepers and retirement (ring->notify). */
+static __attribute__((noinline)) void ring_released(struct iobuf_ring *ring, uint64_t from, uint64_t upto)
+{
+	/* D2: pairs with the fence in ring_sleep(); D4: with the fence in ring_retire(). */
+	iobuf__fence_seq_cst();
+	if (ring->notify & NOTIFY_WAKE)
+		ring_wake_fenced(&ring->rel);
+	/* @upto bounds it: our poll acquired a cursor at least that high before the fence (D3). */
+	if (ring->notify & NOTIFY_RETIRE)
+		ring_retire_kick(ring, from, upto, false);
 }
 
 /* ---- create / destroy --------------------------------------------------- */
@@ -215,6 +381,8 @@ struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *cfg, int *e
 	if (cfg->max_readers < 1 || cfg->max_readers > IOBUF_RING_MAX_READERS)
 		goto out;
 	if ((unsigned)cfg->wait > IOBUF_RING_BLOCK || (cfg->flags & ~(unsigned)RING_ALL_FLAGS))
+		goto out;
+	if (cfg->on_retire == NULL ? cfg->retire_ctx != NULL : cfg->mode != IOBUF_RING_LOSSLESS)
 		goto out;
 
 	stride = iobuf__align_up(cfg->entry_size, 8);
@@ -248,6 +416,9 @@ struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *cfg, int *e
 	ring->wait = cfg->wait;
 	ring->spins = cfg->spins ? cfg->spins : IOBUF_RING_DEFAULT_SPINS;
 	ring->may_block = cfg->wait == IOBUF_RING_BLOCK || (cfg->flags & IOBUF_RING_MAY_BLOCK);
+	ring->on_retire = cfg->on_retire;
+	ring->retire_ctx = cfg->retire_ctx;
+	ring->notify = (ring->may_block ? NOTIFY_WAKE : 0u) | (cfg->on_retire ? NOTIFY_RETIRE : 0u);
 	for (int i = 0; i < cfg->max_readers; i++)
 		ring->readers[i].seq = RING_FREE;
 	rc = 0;
@@ -262,10 +433,46 @@ out:
 	return ring;
 }
 
+/* The hook of a bcast ring: the entry is a handle of the ring's set; put it back. */
+static void ring_put_handle(void *set, uint64_t seq, void *entry)
+{
+	iobuf_handle_t h;
+
+	(void)seq;
+	memcpy(&h, entry, sizeof(h));
+	/* A refusal (a handle broadcast twice, or put by its owner too) is counted by the pool. */
+	(void)iobuf_put(set, h);
+}
+
+struct iobuf_ring *iobuf_ring_create_bcast(const struct iobuf_ring_config *cfg, struct iobuf_set *set, int *err)
+{
+	struct iobuf_ring_config c;
+	struct iobuf_ring *ring;
+
+	if (cfg == NULL || set == NULL || cfg->entry_size != sizeof(iobuf_handle_t) ||
+	    cfg->mode != IOBUF_RING_LOSSLESS || cfg->on_retire != NULL || cfg->retire_ctx != NULL) {
+		if (err)
+			*err = -EINVAL;
+		return NULL;
+	}
+	c = *cfg;
+	c.on_retire = ring_put_handle;
+	c.retire_ctx = set;
+	ring = iobuf_ring_create(&c, err);
+	if (ring)
+		ring->set = set;
+	return ring;
+}
+
 void iobuf_ring_destroy(struct iobuf_ring *ring)
 {
 	if (ring == NULL)
 		return;
+	if (ring->on_retire) {
+		/* Nobody else runs: the caller's synchronization ordered every release before us. */
+		for (uint64_t s = iobuf__load_64(&ring->reclaim) >> 1; s < ring->published; s++)
+			ring->on_retire(ring->retire_ctx, s, iobuf_ring_entry(ring, s));
+	}
 	pthread_mutex_destroy(&ring->lock);
 	free(ring->mem);
 	free(ring);
@@ -313,7 +520,7 @@ static bool ring_deps_reach(struct iobuf_ring *ring, uint64_t from, int target)
 int iobuf_ring_reader_add(struct iobuf_ring *ring, const int *deps, int ndeps)
 {
 	struct iobuf__ring_reader *r = NULL;
-	uint64_t mask, c;
+	uint64_t mask, c = 0;
 	int rc, id;
 
 	if (ring == NULL)
@@ -356,9 +563,20 @@ int iobuf_ring_reader_add(struct iobuf_ring *ring, const int *deps, int ndeps)
 	r->pos = r->avail = c;
 	iobuf__store_64_rel(&r->seq, c);
 	r->active = 1;
+	iobuf__store_32(&ring->nactive, iobuf__load_32(&ring->nactive) + 1);
 	rc = id;
 out:
 	pthread_mutex_unlock(&ring->lock);
+	if (rc >= 0 && ring->on_retire) {
+		/*
+		 * Our start may be above the tentative one a retirer saw and
+		 * stopped at.  D4: pairs with the fence in ring_retire(): our
+		 * sequence store before the load of the reclaim word.  D3 for
+		 * the retirement: our cursor load precedes this fence.
+		 */
+		iobuf__fence_seq_cst();
+		ring_retire_kick(ring, 0, c, true);
+	}
 	return rc;
 }
 
@@ -379,11 +597,23 @@ int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader)
 			goto out;
 	r->active = 0;
 	iobuf__store_64(&r->deps, 0);
-	/* R2: pairs with A2 in ring_refresh_gate(): the reader's reads are done. */
+	iobuf__store_32(&ring->nactive, iobuf__load_32(&ring->nactive) - 1);
+	/* R2: pairs with A2 in ring_refresh_gate() and A6 in ring_retire_bound(): the reader's reads are done. */
 	iobuf__store_64_rel(&r->seq, RING_FREE);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ring->lock);
+	if (rc == 0 && ring->on_retire) {
+		/*
+		 * D6: pairs with the fence in ring_published(): our store of
+		 * nactive (and of the sequence, D4) before our load of the
+		 * cursor; the writer, if it saw readers still there, published
+		 * no further than the cursor we read.  We are no reader any
+		 * more: the cursor bounds what we retire, read afresh each time.
+		 */
+		iobuf__fence_seq_cst();
+		ring_retire_kick(ring, 0, RETIRE_CURSOR, true);
+	}
 	if (rc == 0 && ring->may_block)
 		ring_wake(&ring->rel); /* a writer waiting on this reader */
 	return rc;
@@ -442,6 +672,14 @@ static uint64_t ring_refresh_gate(struct iobuf_ring *ring)
 	 * made before this point are ordered before the loads of the readers.
 	 */
 	iobuf__fence_seq_cst();
+	if (ring->notify & NOTIFY_RETIRE) {
+		/* Retire what the readers released (the fence above is D4 and D3 for it), then gate on it. */
+		ring_retire_kick(ring, 0, gate, true);
+		/* A7: pairs with R7 in ring_retire(): the hook is done with the slots below. */
+		gate = iobuf__load_64_acq(&ring->reclaim) >> 1;
+		ring->gate = gate;
+		return gate;
+	}
 	for (int i = 0; i < ring->max_readers; i++) {
 		/* A2: pairs with R2 in iobuf_ring_release(): the reader is done with what it released. */
 		uint64_t s = iobuf__load_64_acq(&ring->readers[i].seq);
@@ -503,8 +741,8 @@ int iobuf_ring_publish(struct iobuf_ring *ring, uint64_t seq, int n)
 	ring->published = end;
 	/* R1: pairs with A1 in iobuf_ring_poll(): publishes the entries. */
 	iobuf__store_64_rel(&ring->cursor, end);
-	if (ring->may_block)
-		ring_wake(&ring->pub);
+	if (ring->notify)
+		ring_published(ring);
 	return 0;
 }
 
@@ -597,16 +835,21 @@ lapped:
 int iobuf_ring_release(struct iobuf_ring *ring, int reader, uint64_t upto)
 {
 	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+	uint64_t from;
 
 	if (IOBUF_UNLIKELY(r == NULL || upto < r->pos || upto > r->avail))
 		return -EINVAL;
-	if (upto == r->pos)
+	from = r->pos;
+	if (upto == from)
 		return 0;
 	r->pos = upto;
-	/* R2: pairs with A2 in ring_refresh_gate() and A4 in iobuf_ring_poll(): our reads are done. */
+	/*
+	 * R2: pairs with A2 in ring_refresh_gate(), A4 in iobuf_ring_poll() and
+	 * A6 in ring_retire_bound(): our reads are done.
+	 */
 	iobuf__store_64_rel(&r->seq, upto);
-	if (ring->may_block)
-		ring_wake(&ring->rel);
+	if (ring->notify)
+		ring_released(ring, from, upto);
 	return 0;
 }
 
@@ -769,4 +1012,35 @@ int64_t iobuf_ring_slowest_lag(const struct iobuf_ring *ring, int *reader)
 		return 0;
 	c = iobuf__load_64_acq(&ring->cursor);
 	return c > min ? (int64_t)(c - min) : 0;
+}
+
+uint64_t iobuf_ring_reclaimed(const struct iobuf_ring *ring)
+{
+	if (ring == NULL)
+		return 0;
+	/* A7: pairs with R7 in ring_retire(): the hook calls below it are done. */
+	return iobuf__load_64_acq(&ring->reclaim) >> 1;
+}
+
+/* ---- broadcasting pooled buffers ---------------------------------------------------- */
+
+int iobuf_ring_bcast(struct iobuf_ring *ring, const iobuf_handle_t *hs, int n, int64_t timeout_ns)
+{
+	uint64_t seq;
+	int rc;
+
+	if (ring == NULL || ring->set == NULL || hs == NULL || n < 1 || (uint64_t)n > ring->capacity)
+		return -EINVAL;
+	/* Entries publish in order: ours could not go out before the writer's own pending claim. */
+	if (ring->claimed != ring->published)
+		return -EINVAL;
+	for (int i = 0; i < n; i++)
+		if (iobuf_buf(ring->set, hs[i]) == NULL)
+			return -EINVAL; /* not a live handle of the set: nothing published */
+	rc = iobuf_ring_claim(ring, n, &seq, timeout_ns);
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < n; i++)
+		memcpy(iobuf_ring_entry(ring, seq + (uint64_t)i), &hs[i], sizeof(hs[i]));
+	return iobuf_ring_publish(ring, seq, n);
 }

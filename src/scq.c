@@ -52,13 +52,21 @@
 #include "util.h"
 
 /*
- * How many times a dequeuer re-reads an empty entry of an older cycle,
- * while an enqueuer holds its ticket (tail > head), before it moves the
- * entry to its own cycle and so makes that enqueuer retry.  Short: the
- * enqueuer's window is a load and a CAS; if it was preempted, waiting
- * longer buys nothing.
+ * How many times a dequeuer re-reads an empty, safe entry of an older
+ * cycle while an enqueuer holds its ticket (tail is past it), before it
+ * moves the entry to its own cycle and so makes that enqueuer retry on a
+ * new ticket.  Short: the enqueuer's window is a load and a CAS; if it was
+ * preempted, waiting longer buys nothing.  Bounded, so a dequeue never
+ * waits on another thread.
  */
 #define SCQ_SPIN 32
+
+/* Tells the compiler what the code guarantees (here: an index is >= 0). */
+#define SCQ_ASSUME(c) \
+	do { \
+		if (!(c)) \
+			__builtin_unreachable(); \
+	} while (0)
 
 static size_t scq_memsize(uint32_t capacity, uint64_t *half)
 {
@@ -94,14 +102,6 @@ int iobuf__scq_init_at(struct iobuf_scq *q, uint32_t capacity, bool full, uint64
 	q->slot_mask = 2 * n - 1;
 	q->low_mask = 4 * n - 1;
 	q->thr_full = 3 * n - 1;
-	if (q->order > IOBUF__SCQ_REMAP_SHIFT) {
-		q->rot_up = IOBUF__SCQ_REMAP_SHIFT;
-		q->rot_down = q->order - IOBUF__SCQ_REMAP_SHIFT;
-	} else {
-		/* One block or less: rotating would need a negative shift, and buys nothing. */
-		q->rot_up = 0;
-		q->rot_down = 0;
-	}
 
 	/*
 	 * Ticket start + i for i < 2n covers each entry once.  An entry starts
@@ -191,157 +191,312 @@ static void scq_catchup(struct iobuf_scq *q, uint64_t tail, uint64_t head)
 	}
 }
 
-/* @idx < capacity, checked by the caller. */
-static inline void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
+/*
+ * One ticket at a time.  An operation takes a ticket with a FAA and visits
+ * its entry; these are the visits, shared by the operations below and by
+ * the test hooks that replay chosen interleavings (src/scq.h).  Each has a
+ * fast half, inline, for the common case, and a slow half out of line so
+ * that the fast path keeps few registers.
+ */
+
+/*
+ * Slow half of scq_enqueue_at(): @e, just read from @slot, is not a safe
+ * empty entry of an older cycle, or the fast CAS lost to a change.
+ */
+static __attribute__((noinline)) bool scq_enqueue_slow(struct iobuf_scq *q, uint64_t t, uint64_t *slot, uint64_t e,
+						       uint64_t val)
 {
-	const uint64_t low_mask = q->low_mask, safe = q->slot_mask + 1;
-	/* XOR into a cycle word (index bits all ones) gives {cycle, safe, idx}. */
-	const uint64_t val = q->slot_mask ^ idx;
+	const uint64_t low_mask = q->low_mask, safe = q->slot_mask + 1, tc = iobuf__scq_cycle(q, t);
 
 	for (;;) {
-		uint64_t t = iobuf__faa_64(&q->tail, 1);
-		uint64_t tc = iobuf__scq_cycle(q, t);
-		uint64_t *slot = &q->entry[iobuf__scq_slot(q, t)];
-		/* Q4: pairs with Q3 in scq_dequeue(): a dequeuer's head FAA before it marked this entry. */
-		uint64_t e = iobuf__load_64_acq(slot);
+		uint64_t ec = e | low_mask;
 
-		for (;;) {
-			uint64_t ec = e | low_mask;
-
-			/* A dequeuer of this cycle (or later) has been here: the ticket is dead. */
-			if (iobuf__scq_diff(ec, tc) >= 0)
-				break;
-			/* Still holds an index of an older cycle, not yet dequeued. */
-			if ((e | safe) != ec)
-				break;
-			if (!(e & safe)) {
-				/*
-				 * Unsafe: a later dequeuer passed while the old index
-				 * was here.  Fill the entry only if the dequeuer of t
-				 * has not taken its ticket yet.
-				 * F2: pairs with F1 in scq_dequeue() (RWC): a dequeuer
-				 * that skipped this entry without writing it (already
-				 * unsafe) did its head FAA, then a full fence, then read
-				 * the entry before the old index was consumed; having
-				 * read the consumed entry, we see that FAA here.
-				 */
-				iobuf__fence_seq_cst();
-				if (iobuf__scq_diff(iobuf__load_64(&q->head), t) > 0)
-					break;
-			}
-			/* Q1: pairs with Q2 in scq_dequeue(): publishes the index and the caller's bytes. */
-			if (iobuf__cas_64_acqrel(slot, &e, tc ^ val)) {
-				/*
-				 * F3: pairs with F1 in scq_dequeue() (SB): orders the
-				 * CAS before the threshold load, so either a dequeuer
-				 * that decremented the threshold then looked at entries
-				 * sees ours, or we see its decrement and reset.
-				 */
-				iobuf__fence_rmw_load();
-				/*
-				 * Reset only when needed: a write per enqueue would bounce
-				 * the line.  An exchange, not a store: every shared write an
-				 * enqueue makes is then an RMW, so a caller's
-				 * iobuf__fence_rmw_load() after the enqueue orders all of it
-				 * before the caller's later loads (the pool's W1 handshake
-				 * with sleeping gets relies on it: a plain store could sit in
-				 * the store buffer while a sleeper reads the old threshold).
-				 */
-				if (iobuf__load_64(&q->threshold) != q->thr_full)
-					(void)iobuf__fas_64(&q->threshold, q->thr_full);
-				return;
-			}
-			/* The CAS failed: e holds the entry's new value; judge it again. */
+		/* A dequeuer of this cycle (or later) has been here: the ticket is dead. */
+		if (iobuf__scq_diff(ec, tc) >= 0)
+			return false;
+		/* Still holds an index of an older cycle, not yet dequeued. */
+		if ((e | safe) != ec)
+			return false;
+		if (!(e & safe)) {
+			/*
+			 * Unsafe: a later dequeuer passed while an old index was
+			 * here.  Fill the entry only if the dequeuer of t has not
+			 * taken its ticket yet.
+			 * F2: pairs with F1 in scq_fence_f1() (RWC): a
+			 * dequeuer that skipped this entry without writing it
+			 * (already unsafe) did its head FAA, a full fence, then
+			 * read the entry before the old index was consumed;
+			 * having read the consumed entry, we see that FAA here.
+			 */
+			iobuf__fence_seq_cst();
+			if (iobuf__scq_diff(iobuf__load_64(&q->head), t) > 0)
+				return false;
 		}
+		/* Q1 as in scq_put().  On failure e is the entry's new value; judge it again. */
+		if (iobuf__cas_64_acqrel(slot, &e, tc ^ val))
+			return true;
 	}
 }
 
-static inline int scq_dequeue(struct iobuf_scq *q)
+/*
+ * The fast half of an enqueue visit: put @val (slot_mask ^ index) into
+ * the entry of ticket @t if it is a safe empty entry of an older cycle and
+ * the CAS wins.  Returns true if it landed; else the entry as last read is
+ * in *@ep (and its address in *@slotp) for scq_enqueue_slow().  @slot_mask
+ * and @low_mask are q's, read once by the caller.
+ */
+static inline __attribute__((always_inline)) bool scq_put(struct iobuf_scq *q, uint64_t t, uint64_t val,
+							  uint64_t slot_mask, uint64_t low_mask, uint64_t **slotp,
+							  uint64_t *ep)
+{
+	const uint64_t tc = (t << 1) | low_mask; /* iobuf__scq_cycle() */
+	uint64_t *slot = &q->entry[iobuf__scq_slot_of(slot_mask, t)];
+	/* Q4: pairs with Q3 in scq_dequeue_slow(): a dequeuer's head FAA before it marked this entry. */
+	uint64_t e = iobuf__load_64_acq(slot);
+
+	/*
+	 * The common case: safe, no index, an older cycle.  XOR of @val into
+	 * the cycle word (index bits all ones) gives {cycle(t), safe, index}.
+	 * Q1: pairs with Q2 in scq_take() and scq_dequeue_slow(): publishes
+	 * the index and the caller's bytes.
+	 */
+	if (IOBUF_LIKELY((e & low_mask) == low_mask && iobuf__scq_diff(e, tc) < 0) &&
+	    IOBUF_LIKELY(iobuf__cas_64_acqrel(slot, &e, tc ^ val)))
+		return true;
+	*slotp = slot;
+	*ep = e;
+	return false;
+}
+
+/* Visit ticket @t's entry with @val: true if it landed, false if @t is dead. */
+static inline __attribute__((always_inline)) bool scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint64_t val,
+								 uint64_t slot_mask, uint64_t low_mask)
+{
+	uint64_t *slot, e;
+
+	if (scq_put(q, t, val, slot_mask, low_mask, &slot, &e))
+		return true;
+	return scq_enqueue_slow(q, t, slot, e, val);
+}
+
+/* After an enqueue landed: set the threshold back to 3n-1. */
+static inline void scq_enqueued(struct iobuf_scq *q)
+{
+	/*
+	 * F3: pairs with F1 in scq_fence_f1() (SB): orders the entry CAS
+	 * before the threshold load, so either a dequeuer that decremented
+	 * the threshold then looked at entries sees our entry, or we see its
+	 * decrement and reset.
+	 */
+	iobuf__fence_rmw_load();
+	/*
+	 * Only when needed: a write per enqueue would bounce the line.  An
+	 * exchange, not a store: every shared write an enqueue makes is then
+	 * an RMW, so a caller's iobuf__fence_rmw_load() after the enqueue
+	 * orders all of it before the caller's later loads (the pool's W1
+	 * handshake with sleeping gets relies on it: a plain store could sit
+	 * in the store buffer while a sleeper reads the old threshold).
+	 */
+	if (IOBUF_UNLIKELY(iobuf__load_64(&q->threshold) != q->thr_full))
+		(void)iobuf__fas_64(&q->threshold, q->thr_full);
+}
+
+/*
+ * Slow half of scq_dequeue_at(): @e, just read from @slot, is not of the
+ * cycle of ticket @h.  Returns the index, or -1 if there is none for @h;
+ * then the entry is left so that no enqueuer of an older ticket fills it.
+ */
+static __attribute__((noinline)) int scq_dequeue_slow(struct iobuf_scq *q, uint64_t h, uint64_t *slot, uint64_t e)
 {
 	const uint64_t low_mask = q->low_mask, bot = q->slot_mask, safe = q->slot_mask + 1;
+	const uint64_t hc = iobuf__scq_cycle(q, h);
+	bool waited = false;
+
+	for (;;) {
+		uint64_t ec = e | low_mask, next;
+
+		if (ec == hc) {
+			/* Ours after all (it landed while we looked): as in scq_take(). */
+			iobuf__or_64(slot, bot);
+			return (int)(e & bot);
+		}
+		/* Already in a later cycle: we were lapped. */
+		if (iobuf__scq_diff(ec, hc) > 0)
+			return -1;
+		if ((e | safe) != ec) {
+			/*
+			 * An older index, its dequeuer late: mark the entry unsafe,
+			 * so that once it is consumed no enqueuer of a cycle whose
+			 * dequeuer has passed (ours) fills it.
+			 */
+			next = e & ~safe;
+			if (next == e)
+				return -1;
+		} else {
+			/*
+			 * Empty, older.  If an enqueuer holds our ticket (tail past
+			 * it) and could still fill the entry (safe), give it a
+			 * moment to land rather than make it retry.
+			 */
+			if (!waited && (e & safe) && iobuf__scq_diff(iobuf__load_64(&q->tail), h) > 0) {
+				uint64_t seen = e;
+
+				waited = true;
+				for (int i = 0; i < SCQ_SPIN && e == seen; i++) {
+					iobuf__cpu_relax();
+					/* Q2 as in scq_take(). */
+					e = iobuf__load_64_acq(slot);
+				}
+				if (e != seen)
+					continue;
+			}
+			/* Move it to our cycle, keeping its safe bit: no late enqueuer fills it. */
+			next = hc ^ (~e & safe);
+		}
+		/*
+		 * Q3: pairs with Q4 in scq_put(): our head FAA is visible
+		 * to an enqueuer that sees this mark (the consumer's OR continues
+		 * the release sequence).  On failure e is the entry's new value,
+		 * acquired (Q2).
+		 */
+		if (iobuf__cas_64_acqrel(slot, &e, next))
+			return -1;
+	}
+}
+
+/*
+ * The fast half of a dequeue visit: the index if ticket @h's entry holds
+ * it, else -1 with the entry as read in *@ep (its address in *@slotp) for
+ * scq_dequeue_slow().  @slot_mask and @low_mask are q's, read once by the
+ * caller.
+ */
+static inline __attribute__((always_inline)) int scq_take(struct iobuf_scq *q, uint64_t h, uint64_t slot_mask,
+							  uint64_t low_mask, uint64_t **slotp, uint64_t *ep)
+{
+	uint64_t *slot = &q->entry[iobuf__scq_slot_of(slot_mask, h)];
+	/* Q2: pairs with Q1 in scq_put(): the index and the enqueuer's bytes. */
+	uint64_t e = iobuf__load_64_acq(slot);
+
+	if (IOBUF_LIKELY((e | low_mask) == ((h << 1) | low_mask))) {
+		int v = (int)(e & slot_mask);
+
+		/*
+		 * Ours.  Mark it consumed (index BOT; cycle and safe bit kept).
+		 * Only a later dequeuer's unsafe mark can change the entry
+		 * meanwhile, and that keeps the index: no CAS needed.  Relaxed:
+		 * it publishes nothing; the next enqueuer here needs none of our
+		 * writes.
+		 */
+		iobuf__or_64(slot, slot_mask);
+		SCQ_ASSUME(v >= 0); /* slot_mask < 2^30 */
+		return v;
+	}
+	*slotp = slot;
+	*ep = e;
+	return -1;
+}
+
+/* Visit ticket @h's entry: its index, or -1 if there is none for @h. */
+static inline __attribute__((always_inline)) int scq_dequeue_at(struct iobuf_scq *q, uint64_t h, uint64_t slot_mask,
+								uint64_t low_mask)
+{
+	uint64_t *slot, e;
+	int v = scq_take(q, h, slot_mask, low_mask, &slot, &e);
+
+	return v >= 0 ? v : scq_dequeue_slow(q, h, slot, e);
+}
+
+/*
+ * After ticket @h found nothing.  Returns true if the dequeue is to report
+ * the queue empty: no enqueuer is past @h (then tail catches up with head)
+ * or the threshold ran out.
+ */
+static __attribute__((noinline)) bool scq_dequeue_missed(struct iobuf_scq *q, uint64_t h)
+{
+	uint64_t t = iobuf__load_64(&q->tail);
+
+	if (iobuf__scq_diff(t, h + 1) <= 0) {
+		scq_catchup(q, t, h + 1);
+		iobuf__faa_64(&q->threshold, (uint64_t)-1);
+		return true;
+	}
+	return (int64_t)iobuf__faa_64(&q->threshold, (uint64_t)-1) <= 0;
+}
+
+/*
+ * The operations.  Each public call is a straight-line fast half, inline:
+ * one ticket whose entry is ready at first sight.  Anything else goes to a
+ * noinline "rest" by a tail call, so the fast half needs no saved
+ * registers.
+ */
+
+/* F1, in scq_dequeue() and scq_dequeue_rest(), after each head FAA. */
+static inline void scq_fence_f1(void)
+{
+	/*
+	 * F1: pairs with F2 in scq_enqueue_slow() and F3 in scq_enqueued():
+	 * the head FAA (and the threshold decrement of the previous round)
+	 * before the entry load, as the paper's sequentially consistent
+	 * argument assumes.
+	 */
+	iobuf__fence_rmw_load();
+}
+
+/* The rest of an enqueue whose ticket @t did not land at first sight. */
+static __attribute__((noinline)) void scq_enqueue_rest(struct iobuf_scq *q, uint64_t t, uint64_t *slot, uint64_t e,
+						       uint64_t val)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+
+	if (!scq_enqueue_slow(q, t, slot, e, val))
+		while (!scq_enqueue_at(q, iobuf__faa_64(&q->tail, 1), val, slot_mask, low_mask))
+			;
+	scq_enqueued(q);
+}
+
+/* @idx < capacity, checked by the caller. */
+static inline __attribute__((always_inline)) void scq_enqueue(struct iobuf_scq *q, uint32_t idx)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask, val = slot_mask ^ idx;
+	uint64_t t = iobuf__faa_64(&q->tail, 1), *slot, e;
+
+	if (IOBUF_LIKELY(scq_put(q, t, val, slot_mask, low_mask, &slot, &e)))
+		scq_enqueued(q);
+	else
+		scq_enqueue_rest(q, t, slot, e, val);
+}
+
+/* The rest of a dequeue whose ticket @h found no index at first sight (@e, read from @slot). */
+static __attribute__((noinline)) int scq_dequeue_rest(struct iobuf_scq *q, uint64_t h, uint64_t *slot, uint64_t e)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+	int v = scq_dequeue_slow(q, h, slot, e);
+
+	while (v < 0) {
+		if (scq_dequeue_missed(q, h))
+			return -EAGAIN;
+		h = iobuf__faa_64(&q->head, 1);
+		scq_fence_f1();
+		v = scq_dequeue_at(q, h, slot_mask, low_mask);
+	}
+	return v;
+}
+
+static inline __attribute__((always_inline)) int scq_dequeue(struct iobuf_scq *q)
+{
+	const uint64_t slot_mask = q->slot_mask, low_mask = q->low_mask;
+	uint64_t h, *slot, e;
+	int v;
 
 	/* Known empty: no ticket, no write. */
 	if ((int64_t)iobuf__load_64(&q->threshold) < 0)
 		return -EAGAIN;
-
-	for (;;) {
-		uint64_t h = iobuf__faa_64(&q->head, 1);
-		uint64_t hc = iobuf__scq_cycle(q, h);
-		uint64_t *slot = &q->entry[iobuf__scq_slot(q, h)];
-		uint64_t e, t;
-		bool waited = false;
-
-		/*
-		 * F1: pairs with F2 and F3 in scq_enqueue(): the head FAA (and the
-		 * threshold decrement of the previous round) before the entry
-		 * load, as the paper's sequentially consistent argument assumes.
-		 */
-		iobuf__fence_rmw_load();
-		/* Q2: pairs with Q1 in scq_enqueue(): the index and the enqueuer's bytes. */
-		e = iobuf__load_64_acq(slot);
-
-		for (;;) {
-			uint64_t ec = e | low_mask, next;
-
-			if (ec == hc) {
-				/*
-				 * Ours.  Mark it consumed (index BOT, cycle and safe bit
-				 * kept).  Only a later dequeuer's unsafe mark can change
-				 * the entry meanwhile, and it keeps the index: no CAS
-				 * needed.  Relaxed: it publishes nothing; the next
-				 * enqueuer here needs none of our writes.
-				 */
-				iobuf__or_64(slot, bot);
-				return (int)(e & bot);
-			}
-			/* Already in a later cycle: we were lapped, try another ticket. */
-			if (iobuf__scq_diff(ec, hc) > 0)
-				break;
-			if ((e | safe) != ec) {
-				/* An older index still here, its dequeuer late: mark unsafe. */
-				next = e & ~safe;
-				if (next == e)
-					break;
-			} else {
-				/*
-				 * Empty and older.  If an enqueuer holds our ticket, give
-				 * it a moment to land (it could not fill an unsafe entry).
-				 */
-				if (!waited && (e & safe) && iobuf__scq_diff(iobuf__load_64(&q->tail), h) > 0) {
-					uint64_t seen = e;
-
-					waited = true;
-					for (int i = 0; i < SCQ_SPIN && e == seen; i++) {
-						iobuf__cpu_relax();
-						/* Q2 as above. */
-						e = iobuf__load_64_acq(slot);
-					}
-					if (e != seen)
-						continue;
-				}
-				/* Move it to our cycle, keeping its safe bit, so no late enqueuer fills it. */
-				next = hc ^ (~e & safe);
-			}
-			/*
-			 * Q3: pairs with Q4 in scq_enqueue(): our head FAA is visible
-			 * to an enqueuer that sees this mark.  On failure e is the
-			 * entry's new value (acquired: Q2).
-			 */
-			if (iobuf__cas_64_acqrel(slot, &e, next))
-				break;
-		}
-
-		/* Nothing at ticket h. */
-		t = iobuf__load_64(&q->tail);
-		if (iobuf__scq_diff(t, h + 1) <= 0) {
-			/* No enqueuer is ahead of us: empty. */
-			scq_catchup(q, t, h + 1);
-			iobuf__faa_64(&q->threshold, (uint64_t)-1);
-			return -EAGAIN;
-		}
-		if ((int64_t)iobuf__faa_64(&q->threshold, (uint64_t)-1) <= 0)
-			return -EAGAIN;
-	}
+	h = iobuf__faa_64(&q->head, 1);
+	scq_fence_f1();
+	v = scq_take(q, h, slot_mask, low_mask, &slot, &e);
+	if (IOBUF_LIKELY(v >= 0))
+		return v;
+	return scq_dequeue_rest(q, h, slot, e);
 }
 
 int iobuf_scq_enqueue(struct iobuf_scq *q, uint32_t idx)
@@ -355,6 +510,30 @@ int iobuf_scq_enqueue(struct iobuf_scq *q, uint32_t idx)
 int iobuf_scq_dequeue(struct iobuf_scq *q)
 {
 	return scq_dequeue(q);
+}
+
+/* ---- test hooks (src/scq.h) -------------------------------------------- */
+
+int iobuf__scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint32_t idx)
+{
+	if (idx >= q->capacity)
+		return -EINVAL;
+	if (!scq_enqueue_at(q, t, q->slot_mask ^ idx, q->slot_mask, q->low_mask))
+		return -EAGAIN;
+	scq_enqueued(q);
+	return 0;
+}
+
+int iobuf__scq_dequeue_at(struct iobuf_scq *q, uint64_t h)
+{
+	int v = scq_dequeue_at(q, h, q->slot_mask, q->low_mask);
+
+	return v >= 0 ? v : -EAGAIN;
+}
+
+int iobuf__scq_dequeue_missed(struct iobuf_scq *q, uint64_t h)
+{
+	return scq_dequeue_missed(q, h) ? -EAGAIN : 0;
 }
 
 /*

@@ -45,12 +45,18 @@
 #define IOBUF__SCQ_BLOCK (2 * IOBUF_CACHELINE)
 
 /*
- * The remap rotates a position left by this many bits: consecutive tickets
- * land one block (16 entries) apart.  Rings of one block or less
- * (capacity <= 8) are not remapped.
+ * The remap: ticket t uses entry (t * 17) mod 2n.  Multiplying by an odd
+ * number is a bijection modulo a power of two, so every entry has exactly
+ * one ticket per cycle; consecutive tickets land 17 entries (136 bytes)
+ * apart, on different cache lines and different 128-byte pairs, so the
+ * threads working on neighbouring tickets do not share a line.  It costs a
+ * shift, an add and a mask, with no per-ring shift amounts, and needs no
+ * special case for tiny rings: for 2n <= 16 entries (two lines or less)
+ * 17t = t mod 2n, the identity.  (The paper's rotation needs a shift by
+ * order - 4, negative below 16 entries.)
  */
 #define IOBUF__SCQ_REMAP_SHIFT 4
-_Static_assert((8u << IOBUF__SCQ_REMAP_SHIFT) == IOBUF__SCQ_BLOCK, "a remap step is one block of entries");
+_Static_assert((8u << IOBUF__SCQ_REMAP_SHIFT) >= IOBUF__SCQ_BLOCK - 8, "a remap step spans a block");
 
 struct iobuf_scq {
 	/* Next dequeue ticket; one FAA per dequeue attempt. */
@@ -73,9 +79,7 @@ struct iobuf_scq {
 	uint64_t thr_full;   /* 3n - 1, as stored in threshold */
 	uint32_t capacity;   /* the caller's capacity */
 	uint32_t order;      /* k = log2(2n) */
-	uint32_t rot_up;     /* remap: position = rotl_k(ticket mod 2n, rot_up) ... */
-	uint32_t rot_down;   /* ... = (p << rot_up | p >> rot_down) & slot_mask; both 0: identity */
-	uint8_t pad_ro[IOBUF__SCQ_BLOCK - 40];
+	uint8_t pad_ro[IOBUF__SCQ_BLOCK - 32];
 
 	/* 2n entries, 64-byte aligned. */
 	uint64_t entry[];
@@ -88,12 +92,15 @@ _Static_assert(offsetof(struct iobuf_scq, slot_mask) == 3 * IOBUF__SCQ_BLOCK, "l
 _Static_assert(offsetof(struct iobuf_scq, entry) == 4 * IOBUF__SCQ_BLOCK, "layout");
 _Static_assert(sizeof(struct iobuf_scq) == 4 * IOBUF__SCQ_BLOCK, "layout");
 
-/* The entry that ticket @t uses: a rotation of t mod 2n (a bijection). */
+/* The entry that ticket @t uses: 17t mod 2n (a bijection of t mod 2n). */
+static inline uint64_t iobuf__scq_slot_of(uint64_t slot_mask, uint64_t t)
+{
+	return (t + (t << IOBUF__SCQ_REMAP_SHIFT)) & slot_mask;
+}
+
 static inline uint64_t iobuf__scq_slot(const struct iobuf_scq *q, uint64_t t)
 {
-	uint64_t p = t & q->slot_mask;
-
-	return ((p << q->rot_up) | (p >> q->rot_down)) & q->slot_mask;
+	return iobuf__scq_slot_of(q->slot_mask, t);
 }
 
 /* The cycle word of ticket @t: its cycle with the safe bit and index all ones. */
@@ -120,5 +127,20 @@ static inline int64_t iobuf__scq_diff(uint64_t a, uint64_t b)
  * tickets or of the truncated cycles.  Returns as iobuf_scq_init().
  */
 int iobuf__scq_init_at(struct iobuf_scq *q, uint32_t capacity, bool full, uint64_t start);
+
+/*
+ * The steps of an operation, for tests that replay chosen interleavings
+ * on one thread.  An enqueue is: t = FAA(tail); iobuf__scq_enqueue_at(t)
+ * until it returns 0.  A dequeue is: return -EAGAIN if the threshold is
+ * < 0; h = FAA(head); iobuf__scq_dequeue_at(h), done if >= 0; else done
+ * with -EAGAIN if iobuf__scq_dequeue_missed(h) says so, else again.
+ * The caller takes the tickets (iobuf__faa_64 on head or tail).
+ */
+/* Visit ticket @t's entry with @idx: 0 if it landed (threshold reset), -EAGAIN if @t is dead, -EINVAL. */
+int iobuf__scq_enqueue_at(struct iobuf_scq *q, uint64_t t, uint32_t idx);
+/* Visit ticket @h's entry: the index, or -EAGAIN if none for @h. */
+int iobuf__scq_dequeue_at(struct iobuf_scq *q, uint64_t h);
+/* After a miss at @h: -EAGAIN if the dequeue reports empty (tail caught up, threshold spent), else 0. */
+int iobuf__scq_dequeue_missed(struct iobuf_scq *q, uint64_t h);
 
 #endif /* IOBUF_SRC_SCQ_H */

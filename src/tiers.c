@@ -139,6 +139,8 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 		if (!s->pool[t])
 			goto fail;
 	}
+	if (err)
+		*err = 0;
 	return s;
 fail:
 	iobuf_set_destroy(s);

@@ -141,7 +141,7 @@ struct iobuf_pool_shape {
  * Buffers are aligned to min(the power of two at or above buf_size, the
  * page size) and laid back to back at that stride; all of them start free.
  *
- * Returns the pool, or NULL with *@err (when @err is not NULL) set to
+ * Returns the pool (and *@err = 0 when @err is not NULL), or NULL with *@err set to
  * -EINVAL (NULL @cfg, buf_size 0, capacity 0 or above
  * IOBUF_POOL_MAX_CAPACITY, tag above 7, bad arena flags, a size that
  * overflows), -ENOMEM, or an arena error (iobuf_arena_init()).

@@ -32,29 +32,47 @@
  * Readers join and leave while the ring runs; a new reader starts at the
  * published cursor.
  *
+ * Retiring entries (lossless only): a ring created with an on_retire hook
+ * calls it exactly once for every published entry, after every reader
+ * that could see the entry released it (or left), and before the writer
+ * reuses its slot; the reclaimed count (iobuf_ring_reclaimed()) says how
+ * far it got.  Entries nobody reads (no reader) are retired at publish.
+ * The hook runs in the thread whose call made the entry retirable (a
+ * release, a leave, a join, the writer's publish or claim) or in
+ * iobuf_ring_destroy(), which retires what is left; never two at once,
+ * and in sequence order.  iobuf_ring_create_bcast() binds that hook to an
+ * iobuf_set: the writer broadcasts pooled buffer handles to every reader
+ * with iobuf_ring_bcast(), and each buffer goes back to its pool when the
+ * last reader releases it.
+ *
  * Waiting: busy-spin, spin-then-yield, or spin-then-sleep on a futex, per
  * ring (the writer and the readers' default) or per reader, each with a
  * timeout.  The writer and releasing readers make a system call only when
  * someone sleeps.  The library starts no thread.
  *
  * Synchronization table.  "writer" is the set of calls try_claim, claim,
- * write, publish, made by one thread at a time (the writer role may move
- * between threads with the caller's own synchronization).  "reader r" is
- * poll, wait, read, release and set_wait on reader r, made by one thread at
- * a time.  "control" is reader_add, reader_remove and reader_set_deps.
+ * write, publish and bcast, made by one thread at a time (the writer role
+ * may move between threads with the caller's own synchronization).
+ * "reader r" is poll, wait, read, release and set_wait on reader r, made by
+ * one thread at a time.  "control" is reader_add, reader_remove and
+ * reader_set_deps.  "queries" are cursor, lag, slowest_lag and reclaimed.
  *
  *   | may run at the same time as ->   | writer | reader r | reader s != r | control | queries |
  *   | writer                           |   no   |   yes    |      yes      |   yes   |   yes   |
  *   | reader r                         |  yes   |    no    |      yes      |  yes(1) |   yes   |
  *   | control                          |  yes   |  yes(1)  |      yes      |   yes   |   yes   |
- *   | queries (lag, slowest_lag, cursor) | yes  |   yes    |      yes      |   yes   |   yes   |
+ *   | queries                          |  yes   |   yes    |      yes      |   yes   |   yes   |
  *   | create / destroy                 |   no   |    no    |      no       |   no    |   no    |
  *
  * (1) except reader_remove(r), which must not overlap any call on reader r.
  *
  * Progress: the writer's try_claim/write/publish and the readers'
  * poll/read/release are wait-free (bounded by max_readers); claim and wait
- * block up to their timeout; control calls take the ring's mutex.
+ * block up to their timeout; control calls take the ring's mutex.  On a
+ * retiring ring, publish, try_claim and release may run the hook for the
+ * entries that became retirable (one thread at a time does, the others do
+ * not wait for it): they are lock-free, and the writer is gated on the
+ * reclaimed count instead of the slowest reader.
  *
  * The ordering edges (R1/A1 ...) are listed in doc/design.md.
  */
@@ -65,8 +83,11 @@
 #include <stdint.h>
 
 #include <iobuf/common.h>
+#include <iobuf/pool.h>
 
 IOBUF_BEGIN_DECLS
+
+struct iobuf_set;
 
 /* Largest capacity (entries) and entry size (bytes) of a ring. */
 #define IOBUF_RING_MAX_CAPACITY (1u << 30)
@@ -107,6 +128,14 @@ struct iobuf_ring_config {
 	enum iobuf_ring_wait wait; /* the writer's strategy, and the readers' default */
 	uint32_t spins;		   /* spins before yield/sleep; 0 means IOBUF_RING_DEFAULT_SPINS */
 	unsigned flags;		   /* enum iobuf_ring_flags */
+	/*
+	 * Optional (lossless only): called once per published entry when it
+	 * retires, that is when no reader can see it any more; @entry is the
+	 * entry's payload, valid during the call.  It must not call functions
+	 * of this ring.  NULL: entries are not retired (the ring's default).
+	 */
+	void (*on_retire)(void *ctx, uint64_t seq, void *entry);
+	void *retire_ctx; /* @ctx of on_retire; must be NULL without on_retire */
 };
 
 struct iobuf_ring;
@@ -127,7 +156,8 @@ struct iobuf_ring_slots {
  * Returns the ring, or NULL with *@err (when @err is not NULL) set to
  * -EINVAL for a NULL @cfg, a capacity that is 0, not a power of two or too
  * large, an entry size of 0 or too large, an unknown mode, wait strategy or
- * flag, or max_readers out of 1 .. IOBUF_RING_MAX_READERS; -ENOMEM when
+ * flag, max_readers out of 1 .. IOBUF_RING_MAX_READERS, an on_retire hook
+ * on a lossy ring, or a retire_ctx without a hook; -ENOMEM when
  * allocation fails; the -errno of pthread_mutex_init() (-EAGAIN, -ENOMEM).
  * Nothing leaks on failure.  On success *@err is 0.  The ring starts empty, with no
  * reader and the cursor at 0.
@@ -141,10 +171,42 @@ IOBUF_API struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *c
 /*
  * iobuf_ring_destroy - free @ring and its entries.
  *
- * NULL is ignored.  No other call on @ring may run during or after it (a
- * thread still waiting in iobuf_ring_wait() or iobuf_ring_claim() is a bug).
+ * On a retiring ring it first retires every published entry not yet
+ * retired, in order, whether or not readers still hold it (a bcast ring
+ * puts their buffers back).  Entries claimed and not published are the
+ * writer's and are not retired.  NULL is ignored.
+ *
+ * Returns nothing.  Orders nothing: no other call on @ring may run during
+ * or after it (a thread still waiting in iobuf_ring_wait() or
+ * iobuf_ring_claim() is a bug); the caller's own synchronization (joining
+ * the threads) orders their calls before it.  Blocking (frees memory).
  */
 IOBUF_API void iobuf_ring_destroy(struct iobuf_ring *ring);
+
+/*
+ * iobuf_ring_create_bcast - a ring that broadcasts pooled buffers of @set.
+ *
+ * A lossless ring of 8-byte entries (@cfg->entry_size must be
+ * sizeof(iobuf_handle_t), @cfg->mode IOBUF_RING_LOSSLESS) whose on_retire
+ * hook puts each entry's handle back into @set: the writer hands buffers
+ * over with iobuf_ring_bcast(), every reader reads the handle of each
+ * entry (iobuf_ring_read(), or in place), uses the buffer read-only or as
+ * the pipeline agrees, and never puts it; the buffer of entry @seq goes
+ * back to its pool exactly once, when the last reader that could see @seq
+ * released it or left, or at iobuf_ring_destroy().  A broadcast nobody
+ * listens to (no reader) goes back at once.  Lossy rings cannot carry
+ * buffers: their writer never waits for readers, so a reader could still
+ * be using a buffer the writer returned.
+ *
+ * Returns the ring, or NULL with *@err set to -EINVAL for a NULL @set, an
+ * entry size other than 8, a lossy mode, an on_retire hook or retire_ctx
+ * of the caller's, or any reason of iobuf_ring_create(); -ENOMEM; the
+ * -errno of pthread_mutex_init().  @set must outlive the ring.
+ *
+ * Orders as iobuf_ring_create().  Any thread; blocking (allocates).
+ */
+IOBUF_API struct iobuf_ring *iobuf_ring_create_bcast(const struct iobuf_ring_config *cfg, struct iobuf_set *set,
+						     int *err);
 
 /* ---- readers: join, leave, dependencies ---------------------------------- */
 
@@ -162,7 +224,10 @@ IOBUF_API void iobuf_ring_destroy(struct iobuf_ring *ring);
  *
  * Orders: in lossless mode the writer, from its next claim on, never
  * reuses a slot the new reader has not released (the join is a Dekker
- * handshake with the writer's refresh of its gate: D3 in doc/design.md).
+ * handshake with the writer's refresh of its gate: D3 in doc/design.md),
+ * and on a retiring ring no entry at or after its start is retired before
+ * it releases it (the same handshake with every retirer).  On a retiring
+ * ring it then retires what became retirable (D4).
  * Any thread, concurrently with the writer and other readers; blocking
  * (takes the ring's control mutex).
  */
@@ -175,9 +240,12 @@ IOBUF_API int iobuf_ring_reader_add(struct iobuf_ring *ring, const int *deps, in
  * active reader depends on it (change that reader's dependencies first).
  * Its id may be handed out again by iobuf_ring_reader_add().
  *
- * Orders: releases every entry the reader held; a writer blocked on it is
- * woken.  No call on @reader may overlap it; other calls may; blocking
- * (mutex, maybe a futex wake).
+ * Orders: releases every entry the reader held (R2); a writer blocked on
+ * it is woken.  On a retiring ring the entries that no other reader holds
+ * are retired before it returns (here or by a concurrent retirer, D4):
+ * a leaving reader strands nothing.
+ * No call on @reader may overlap it; other calls may; blocking (mutex,
+ * maybe a futex wake).
  */
 IOBUF_API int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader);
 
@@ -214,15 +282,19 @@ IOBUF_API int iobuf_ring_reader_set_wait(struct iobuf_ring *ring, int reader, en
  * writer's to fill until it publishes them.  Claims are all or nothing.
  *
  * Returns 0; -EAGAIN in lossless mode when a reader has not yet released
- * the entries those slots hold (the ring is full); -EINVAL for a NULL
- * argument, @n < 1 or @n > capacity, or @n more than capacity minus the
- * entries already claimed and not published.
+ * the entries those slots hold (the ring is full; on a retiring ring, when
+ * they are not yet retired); -EINVAL for a NULL argument, @n < 1 or @n >
+ * capacity, or @n more than capacity minus the entries already claimed and
+ * not published.
  *
  * Orders: in lossless mode a successful claim acquires the releases of
  * every reader (A2, pairs with R2 in iobuf_ring_release()): their reads of
- * the reused slots are done.  In lossy mode it marks the slots as being
- * written (F1) before any new byte can be seen.
- * The writer only; wait-free (a gate refresh reads max_readers words).
+ * the reused slots are done; on a retiring ring it acquires the reclaimed
+ * count instead (A7, pairs with R7 in the retirer): the hook is done with
+ * the reused slots.  In lossy mode it marks the slots as being written
+ * (F1) before any new byte can be seen.
+ * The writer only; wait-free (a gate refresh reads max_readers words); on
+ * a retiring ring a refresh may retire entries: lock-free.
  */
 IOBUF_API int iobuf_ring_try_claim(struct iobuf_ring *ring, int n, uint64_t *seq);
 
@@ -281,8 +353,11 @@ IOBUF_API int iobuf_ring_write(struct iobuf_ring *ring, uint64_t seq, const void
  * or wait returns the sequences (R1, pairs with A1 in iobuf_ring_poll();
  * in lossy mode also R3 on each slot's stamp, pairs with A3 in
  * iobuf_ring_read()).  On a ring that may block, a full fence then checks
- * for sleeping readers and wakes them (D1).
- * The writer only; wait-free, plus one futex wake when a reader sleeps.
+ * for sleeping readers and wakes them (D1).  On a retiring ring the same
+ * fence then checks for readers (D6); with none, the entries are retired
+ * at once.
+ * The writer only; wait-free, plus one futex wake when a reader sleeps;
+ * lock-free on a retiring ring without readers.
  */
 IOBUF_API int iobuf_ring_publish(struct iobuf_ring *ring, uint64_t seq, int n);
 
@@ -350,10 +425,15 @@ IOBUF_API int iobuf_ring_read(struct iobuf_ring *ring, int reader, uint64_t seq,
  * release changes nothing.
  *
  * Orders: releases the reader's reads of those entries to the writer (R2,
- * pairs with A2 in the claim) and to the readers that depend on it (pairs
- * with A4 in their poll).  On a ring that may block, a full fence then
- * checks for sleepers (D2).
- * The reader's thread; wait-free, plus one futex wake when someone sleeps.
+ * pairs with A2 in the claim), to the readers that depend on it (pairs
+ * with A4 in their poll) and, on a retiring ring, to whoever retires them
+ * (pairs with A6 in the retirer, so the hook, and a bcast ring's put of
+ * the buffer, come after every reader's use).  On a ring that may block,
+ * or a retiring ring, a full fence then checks for sleepers (D2) and for
+ * entries this release made retirable (D4), which it retires when it was
+ * at the reclaimed count and no other thread is retiring.
+ * The reader's thread; wait-free, plus one futex wake when someone sleeps;
+ * lock-free on a retiring ring (it may retire what other readers released).
  */
 IOBUF_API int iobuf_ring_release(struct iobuf_ring *ring, int reader, uint64_t upto);
 
@@ -387,6 +467,48 @@ IOBUF_API int64_t iobuf_ring_lag(const struct iobuf_ring *ring, int reader);
  * Orders nothing.  Any thread; wait-free (reads max_readers words).
  */
 IOBUF_API int64_t iobuf_ring_slowest_lag(const struct iobuf_ring *ring, int *reader);
+
+/*
+ * iobuf_ring_reclaimed - how many entries were retired: every entry below
+ * the returned sequence went through the ring's on_retire hook (on a bcast
+ * ring: its buffer is back in its pool).
+ *
+ * Returns the reclaimed count, at most the cursor; 0 for a NULL @ring or a
+ * ring without a hook.  cursor - reclaimed is how many entries (buffers)
+ * the ring still holds.  A snapshot.
+ * Orders: acquires the retirement of the entries below it (A7, pairs with
+ * R7 in the retirer): their hook calls are done.  Any thread; wait-free.
+ */
+IOBUF_API uint64_t iobuf_ring_reclaimed(const struct iobuf_ring *ring);
+
+/* ---- broadcasting pooled buffers (bcast rings) ------------------------------ */
+
+/*
+ * iobuf_ring_bcast - hand @n buffer handles to every reader of bcast ring
+ * @ring, in order: claim @n entries (waiting with the ring's strategy up to
+ * @timeout_ns while the ring is full; 0: do not wait; IOBUF_RING_FOREVER:
+ * no limit), store the handles, publish them.
+ *
+ * On success the ring owns one reference to each buffer and puts it back
+ * into the set exactly once, after every reader released it (see
+ * iobuf_ring_create_bcast()); the caller must not put it, nor broadcast
+ * the same reference twice.  On failure nothing was published and the
+ * handles remain the caller's.
+ *
+ * Returns 0; -ETIMEDOUT when the ring stayed full (its readers or the
+ * retirement lag behind); -EINVAL for a NULL @ring or @hs, a ring not
+ * made by iobuf_ring_create_bcast(), @n < 1 or above the capacity, entries
+ * the writer claimed and has not published yet (publish them first), or a
+ * handle that is not a live handle of the ring's set (none is published
+ * then).
+ *
+ * Orders: as iobuf_ring_claim() then iobuf_ring_publish(): the readers
+ * that poll the entries see the handles and every byte the caller wrote
+ * into the buffers before the call (R1/A1).
+ * The writer only; blocking up to @timeout_ns (the claim), else as
+ * iobuf_ring_publish().
+ */
+IOBUF_API int iobuf_ring_bcast(struct iobuf_ring *ring, const iobuf_handle_t *hs, int n, int64_t timeout_ns);
 
 IOBUF_END_DECLS
 

@@ -13,7 +13,8 @@
  * The caller keeps one promise: the queue never holds more than @capacity
  * items at once (a pool only enqueues indices it dequeued, or that were
  * never in it).  So an enqueue never fails for want of space.  The queue
- * does not detect a duplicate index; the pool above it does.
+ * does not detect a duplicate index; the pool above it does.  The hot
+ * calls do not check @q: it must point to an initialised queue.
  *
  * Synchronization:
  *
@@ -30,8 +31,9 @@
  * acquires: every write made before enqueue(i) is visible after dequeue()
  * returns i.  count() orders nothing.
  *
- * Progress: enqueue and dequeue are lock-free; a dequeue on an empty queue
- * returns -EAGAIN after a bounded number of steps.
+ * Progress: enqueue and dequeue are lock-free.  A dequeue on an empty
+ * queue never blocks on another thread: it gives up after at most 3n
+ * tickets, and at once (no ticket, no write) once that budget is spent.
  */
 #ifndef IOBUF_SCQ_H
 #define IOBUF_SCQ_H
@@ -160,9 +162,13 @@ IOBUF_API uint32_t iobuf_scq_capacity(const struct iobuf_scq *q);
 /*
  * iobuf_scq_count - about how many indices @q holds.
  *
- * Returns tail - head clamped to [0, capacity]: exact when no call is in
- * flight, a snapshot that may be off by the calls in flight otherwise.
- * Orders nothing.  Any thread, any time after init; wait-free.
+ * Returns tail - head clamped to [0, capacity].  With no call in flight it
+ * is never below the true count, and exact when the queue is full or was
+ * last used by one thread; after contention it may count tickets that an
+ * enqueue skipped (the entry still held an older index) until a dequeue
+ * passes them.  While calls are in flight it is a snapshot that may be off
+ * either way.  Keep exact books elsewhere.  Orders nothing.
+ * Any thread, any time after init; wait-free.
  */
 IOBUF_API uint32_t iobuf_scq_count(const struct iobuf_scq *q);
 

@@ -109,7 +109,7 @@ IOBUF_API int iobuf_set_config_print(const struct iobuf_set_config *cfg, FILE *o
 /*
  * iobuf_set_create - create the pools of a set.
  *
- * @cfg NULL takes the defaults.  Returns the set, or NULL with *@err (when
+ * @cfg NULL takes the defaults.  Returns the set (*@err = 0), or NULL with *@err (when
  * @err is not NULL) -EINVAL (no tier with a capacity, a capacity above
  * IOBUF_POOL_MAX_CAPACITY, unknown flags), -ENOMEM, or an arena error.
  * Blocking (system calls).

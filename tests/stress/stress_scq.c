@@ -4,7 +4,7 @@
  * checked for a single owner.
  *
  *   stress_scq            about 2 s in all (make check)
- *   stress_scq --long     >= 10^8 operations in all (make stress)
+ *   stress_scq --long     >= 3 * 10^7 operations per case, ~10^9 in all (make stress)
  *   stress_scq --seconds S
  *
  * Each worker, pinned to a CPU, loops: dequeue a few indices (sometimes
@@ -55,7 +55,11 @@ struct run {
 	uint64_t start;   /* first ticket */
 	bool wrap;        /* head must pass wrap_at (start is just below it) */
 	uint64_t wrap_at;
+	bool churn;       /* rounds of CHURN_OPS per worker, the queue re-made at start each round */
 };
+
+/* Per worker per churn round: enough to carry the tickets across a wrap just above start. */
+#define CHURN_OPS 48
 
 struct shared {
 	const struct run *run;
@@ -66,7 +70,7 @@ struct shared {
 	atomic_int failed;
 	atomic_uint_fast64_t ops;
 	atomic_uint_fast64_t empties;
-	pthread_barrier_t go;
+	pthread_barrier_t go, done; /* churn rounds start and end on these */
 	char why[256];
 	pthread_mutex_t why_lock;
 };
@@ -160,14 +164,102 @@ static bool release(struct worker *w, uint32_t v, uint64_t seq)
 	return true;
 }
 
-static void *work(void *arg)
+struct tally {
+	uint64_t ops, empties, n;
+};
+
+/* One take-hold-give-back cycle of worker @w.  Returns false on a failure. */
+static bool iterate(struct worker *w, struct tally *ty)
 {
-	struct worker *w = arg;
 	struct shared *sh = w->sh;
 	const struct run *run = sh->run;
 	uint32_t held[MAX_HOLD];
 	uint64_t seq[MAX_HOLD];
-	uint64_t ops = 0, empties = 0, n = 0;
+	int want = 1 + (int)(rnd(&w->rng) % (uint64_t)run->hold), nheld = 0;
+	uint64_t r = rnd(&w->rng);
+
+	/* Take. */
+	if (r % 4 == 0) {
+		uint32_t got[MAX_HOLD];
+		int k = iobuf_scq_dequeue_burst(sh->q, got, want);
+
+		if (k < 0 || k > want) {
+			fail(sh, "worker %u: dequeue_burst(%d) returned %d", w->id, want, k);
+			return false;
+		}
+		ty->ops += (uint64_t)k;
+		if (k < want) {
+			ty->empties++;
+			if (run->no_empty) {
+				fail(sh, "worker %u: dequeue_burst(%d) got %d from a queue never empty", w->id, want, k);
+				return false;
+			}
+		}
+		for (int i = 0; i < k; i++) {
+			if (!claim(w, (int)got[i], ty->n))
+				return false;
+			held[nheld] = got[i];
+			seq[nheld++] = ty->n++;
+		}
+	} else {
+		while (nheld < want) {
+			int v = iobuf_scq_dequeue(sh->q);
+
+			ty->ops++;
+			if (v == -EAGAIN) {
+				ty->empties++;
+				if (run->no_empty) {
+					fail(sh, "worker %u: -EAGAIN from a queue never empty (holding %d of %d)", w->id, nheld,
+					     run->hold);
+					return false;
+				}
+				break;
+			}
+			if (!claim(w, v, ty->n))
+				return false;
+			held[nheld] = (uint32_t)v;
+			seq[nheld++] = ty->n++;
+		}
+	}
+
+	/* Hold a little. */
+	for (uint64_t spin = rnd(&w->rng) % 64; spin > 0; spin--)
+		__asm__ __volatile__("" ::: "memory");
+
+	/* Give back, in a random rotation of the order taken. */
+	if (nheld > 0) {
+		int rot = (int)((r >> 8) % (uint64_t)nheld);
+		uint32_t back[MAX_HOLD];
+
+		for (int i = 0; i < nheld; i++) {
+			int j = (i + rot) % nheld;
+
+			if (!release(w, held[j], seq[j]))
+				return false;
+			back[i] = held[j];
+		}
+		if ((r >> 16) % 4 == 0) {
+			if (iobuf_scq_enqueue_bulk(sh->q, back, nheld) != 0) {
+				fail(sh, "worker %u: enqueue_bulk failed", w->id);
+				return false;
+			}
+		} else {
+			for (int i = 0; i < nheld; i++)
+				if (iobuf_scq_enqueue(sh->q, back[i]) != 0) {
+					fail(sh, "worker %u: enqueue(%u) failed", w->id, back[i]);
+					return false;
+				}
+		}
+		ty->ops += (uint64_t)nheld;
+	}
+	return true;
+}
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	struct shared *sh = w->sh;
+	struct tally ty = { 0, 0, 0 };
 
 	if (w->cpu >= 0) {
 		cpu_set_t set;
@@ -176,90 +268,54 @@ static void *work(void *arg)
 		CPU_SET(w->cpu, &set);
 		w->pinned = pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
 	}
-	pthread_barrier_wait(&sh->go);
-	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		int want = 1 + (int)(rnd(&w->rng) % (uint64_t)run->hold), nheld = 0;
-		uint64_t r = rnd(&w->rng);
+	if (sh->run->churn) {
+		/* Rounds: the main thread re-makes the queue between the barriers. */
+		for (;;) {
+			bool ok = true;
 
-		/* Take. */
-		if (r % 4 == 0) {
-			uint32_t got[MAX_HOLD];
-			int k = iobuf_scq_dequeue_burst(sh->q, got, want);
-
-			if (k < 0 || k > want) {
-				fail(sh, "worker %u: dequeue_burst(%d) returned %d", w->id, want, k);
+			pthread_barrier_wait(&sh->go);
+			if (atomic_load_explicit(&sh->stop, memory_order_relaxed))
 				break;
-			}
-			ops += (uint64_t)k;
-			if (k < want) {
-				empties++;
-				if (run->no_empty) {
-					fail(sh, "worker %u: dequeue_burst(%d) got %d from a queue never empty", w->id, want, k);
-					break;
-				}
-			}
-			for (int i = 0; i < k; i++) {
-				if (!claim(w, (int)got[i], n))
-					goto out;
-				held[nheld] = got[i];
-				seq[nheld++] = n++;
-			}
-		} else {
-			while (nheld < want) {
-				int v = iobuf_scq_dequeue(sh->q);
-
-				ops++;
-				if (v == -EAGAIN) {
-					empties++;
-					if (run->no_empty) {
-						fail(sh, "worker %u: -EAGAIN from a queue never empty (holding %d of %d)", w->id,
-						     nheld, run->hold);
-						goto out;
-					}
-					break;
-				}
-				if (!claim(w, v, n))
-					goto out;
-				held[nheld] = (uint32_t)v;
-				seq[nheld++] = n++;
-			}
+			for (int i = 0; i < CHURN_OPS && ok; i++)
+				ok = iterate(w, &ty);
+			pthread_barrier_wait(&sh->done);
 		}
-
-		/* Hold a little. */
-		for (uint64_t spin = rnd(&w->rng) % 64; spin > 0; spin--)
-			__asm__ __volatile__("" ::: "memory");
-
-		/* Give back, in a random rotation of the order taken. */
-		if (nheld > 0) {
-			int rot = (int)((r >> 8) % (uint64_t)nheld);
-			uint32_t back[MAX_HOLD];
-
-			for (int i = 0; i < nheld; i++) {
-				int j = (i + rot) % nheld;
-
-				if (!release(w, held[j], seq[j]))
-					goto out;
-				back[i] = held[j];
-			}
-			if ((r >> 16) % 4 == 0) {
-				if (iobuf_scq_enqueue_bulk(sh->q, back, nheld) != 0) {
-					fail(sh, "worker %u: enqueue_bulk failed", w->id);
-					goto out;
-				}
-			} else {
-				for (int i = 0; i < nheld; i++)
-					if (iobuf_scq_enqueue(sh->q, back[i]) != 0) {
-						fail(sh, "worker %u: enqueue(%u) failed", w->id, back[i]);
-						goto out;
-					}
-			}
-			ops += (uint64_t)nheld;
-		}
+	} else {
+		pthread_barrier_wait(&sh->go);
+		while (!atomic_load_explicit(&sh->stop, memory_order_relaxed))
+			if (!iterate(w, &ty))
+				break;
 	}
-out:
-	atomic_fetch_add(&sh->ops, ops);
-	atomic_fetch_add(&sh->empties, empties);
+	atomic_fetch_add(&sh->ops, ty.ops);
+	atomic_fetch_add(&sh->empties, ty.empties);
 	return NULL;
+}
+
+/* At rest: count() == capacity, and a drain yields exactly capacity distinct free indices. */
+static bool check_at_rest(struct shared *sh, uint8_t *seen)
+{
+	const struct run *run = sh->run;
+	uint32_t drained = 0;
+	int v;
+
+	memset(seen, 0, run->cap);
+	if (iobuf_scq_count(sh->q) != run->cap) {
+		snprintf(sh->why, sizeof(sh->why), "count %u at rest, expected %u", iobuf_scq_count(sh->q), run->cap);
+		return false;
+	}
+	while ((v = iobuf_scq_dequeue(sh->q)) >= 0) {
+		if ((uint32_t)v >= run->cap || seen[v] || atomic_load(&sh->owner[v]) != FREE) {
+			snprintf(sh->why, sizeof(sh->why), "drain: index %d out of range, repeated or owned", v);
+			return false;
+		}
+		seen[v] = 1;
+		drained++;
+	}
+	if (drained != run->cap) {
+		snprintf(sh->why, sizeof(sh->why), "drain: %u indices, expected %u", drained, run->cap);
+		return false;
+	}
+	return true;
 }
 
 /* Runs one case; returns true if it passed.  @budget: seconds, or 0 with @min_ops. */
@@ -272,8 +328,7 @@ static bool run_case(const struct run *run, double budget, uint64_t min_ops, cha
 	uint8_t *seen;
 	double t0, t1;
 	bool ok = true, pinned = true;
-	uint32_t drained = 0;
-	int v;
+	uint64_t rounds = 0;
 
 	memset(&sh, 0, sizeof(sh));
 	sh.run = run;
@@ -294,6 +349,7 @@ static bool run_case(const struct run *run, double budget, uint64_t min_ops, cha
 		atomic_init(&sh.owner[i], FREE);
 	pthread_mutex_init(&sh.why_lock, NULL);
 	pthread_barrier_init(&sh.go, NULL, (unsigned)run->threads + 1);
+	pthread_barrier_init(&sh.done, NULL, (unsigned)run->threads + 1);
 
 	for (int i = 0; i < run->threads; i++) {
 		w[i].sh = &sh;
@@ -306,24 +362,51 @@ static bool run_case(const struct run *run, double budget, uint64_t min_ops, cha
 			exit(99);
 		}
 	}
-	pthread_barrier_wait(&sh.go);
 	t0 = now();
-	for (;;) {
-		struct timespec ts = { 0, 2 * 1000 * 1000 };
-		double el = now() - t0;
-		bool passed_wrap = !run->wrap || iobuf__scq_diff(iobuf__load_64(&sh.q->head), run->wrap_at) > 0;
+	if (run->churn) {
+		/* Each round: go, CHURN_OPS each, done, check, re-make the queue at start. */
+		for (;;) {
+			double el = now() - t0;
+			bool enough = min_ops == 0 ? el >= budget : atomic_load(&sh.ops) + rounds * CHURN_OPS * 2 >= min_ops;
 
-		nanosleep(&ts, NULL);
-		if (atomic_load(&sh.failed))
-			break;
-		if (min_ops == 0 && el >= budget && passed_wrap)
-			break;
-		/* Workers add up their ops at exit; tail counts the enqueues, about half. */
-		if (min_ops != 0 && 2 * (iobuf__load_64(&sh.q->tail) - run->start) >= min_ops && passed_wrap)
-			break;
-		if (el > 600 + budget) {
-			fail(&sh, "timed out (no progress past the wrap?)");
-			break;
+			if (enough || atomic_load(&sh.failed) || el > 600 + budget)
+				atomic_store(&sh.stop, true);
+			pthread_barrier_wait(&sh.go);
+			if (atomic_load(&sh.stop))
+				break;
+			pthread_barrier_wait(&sh.done);
+			rounds++;
+			if (atomic_load(&sh.failed))
+				continue;
+			if (iobuf__scq_diff(iobuf__load_64(&sh.q->head), run->wrap_at) <= 0) {
+				fail(&sh, "round %llu never passed the wrap", (unsigned long long)rounds);
+				continue;
+			}
+			if (!check_at_rest(&sh, seen)) {
+				atomic_store(&sh.failed, 1);
+				continue;
+			}
+			iobuf__scq_init_at(sh.q, run->cap, true, run->start);
+		}
+	} else {
+		pthread_barrier_wait(&sh.go);
+		for (;;) {
+			struct timespec ts = { 0, 2 * 1000 * 1000 };
+			double el = now() - t0;
+			bool passed_wrap = !run->wrap || iobuf__scq_diff(iobuf__load_64(&sh.q->head), run->wrap_at) > 0;
+
+			nanosleep(&ts, NULL);
+			if (atomic_load(&sh.failed))
+				break;
+			if (min_ops == 0 && el >= budget && passed_wrap)
+				break;
+			/* Workers add up their ops at exit; tail counts the enqueues, about half. */
+			if (min_ops != 0 && 2 * (iobuf__load_64(&sh.q->tail) - run->start) >= min_ops && passed_wrap)
+				break;
+			if (el > 600 + budget) {
+				fail(&sh, "timed out (no progress past the wrap?)");
+				break;
+			}
 		}
 	}
 	atomic_store(&sh.stop, true);
@@ -339,37 +422,22 @@ static bool run_case(const struct run *run, double budget, uint64_t min_ops, cha
 
 	if (atomic_load(&sh.failed)) {
 		ok = false;
-	} else {
-		/* Quiescent: exact count, then exactly capacity distinct indices. */
-		if (iobuf_scq_count(sh.q) != run->cap) {
-			snprintf(sh.why, sizeof(sh.why), "count %u at rest, expected %u", iobuf_scq_count(sh.q), run->cap);
-			ok = false;
-		}
-		while (ok && (v = iobuf_scq_dequeue(sh.q)) >= 0) {
-			if ((uint32_t)v >= run->cap || seen[v] || atomic_load(&sh.owner[v]) != FREE) {
-				snprintf(sh.why, sizeof(sh.why), "drain: index %d out of range, repeated or owned", v);
-				ok = false;
-				break;
-			}
-			seen[v] = 1;
-			drained++;
-		}
-		if (ok && drained != run->cap) {
-			snprintf(sh.why, sizeof(sh.why), "drain: %u indices, expected %u", drained, run->cap);
-			ok = false;
-		}
+	} else if (!run->churn) {
+		ok = check_at_rest(&sh, seen);
 		if (ok && run->wrap && iobuf__scq_diff(iobuf__load_64(&sh.q->head), run->wrap_at) <= 0) {
 			snprintf(sh.why, sizeof(sh.why), "never passed the wrap");
 			ok = false;
 		}
 	}
 	if (ok)
-		snprintf(note, note_len, "%.2f Mops in %.2f s, %.1f ns/op, %llu empty", (double)atomic_load(&sh.ops) / 1e6,
+		snprintf(note, note_len, "%.2f Mops in %.2f s, %.1f ns/op, %llu empty%s%.0llu", (double)atomic_load(&sh.ops) / 1e6,
 			 t1 - t0, (t1 - t0) * 1e9 / (double)(atomic_load(&sh.ops) + 1),
-			 (unsigned long long)atomic_load(&sh.empties));
+			 (unsigned long long)atomic_load(&sh.empties), run->churn ? ", rounds " : "",
+			 (unsigned long long)rounds);
 	else
 		snprintf(note, note_len, "%s", sh.why);
 	pthread_barrier_destroy(&sh.go);
+	pthread_barrier_destroy(&sh.done);
 	pthread_mutex_destroy(&sh.why_lock);
 	free(seen);
 	free(sh.payload);
@@ -402,33 +470,40 @@ int main(int argc, char **argv)
 			if (CPU_ISSET(c, &set))
 				cpus[ncpus_allowed++] = c;
 
+#define RUN(name, cap, threads, hold, no_empty, start, wrap, wrap_at, churn) \
+	(struct run){ name, cap, threads, hold, no_empty, start, wrap, wrap_at, churn }
+	const uint64_t w64 = 0, w63 = UINT64_C(1) << 63, back = UINT64_C(1) << 16;
+
 	/* Two workers, one per core. */
 	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
-		runs[nruns++] = (struct run){ "owners", caps[c], 2, 8, false, 0, false, 0 };
+		runs[nruns++] = RUN("owners", caps[c], 2, 8, false, 0, false, 0, false);
 	/* Four workers on two cores: preempted in the middle of operations. */
 	for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++)
-		runs[nruns++] = (struct run){ "owners, 2 per CPU", caps[c], 4, 4, false, 0, false, 0 };
+		runs[nruns++] = RUN("owners, 2 per CPU", caps[c], 4, 4, false, 0, false, 0, false);
 	/* Never empty: k*T < capacity. */
-	runs[nruns++] = (struct run){ "no-empty", 3, 2, 1, true, 0, false, 0 };
-	runs[nruns++] = (struct run){ "no-empty", 8, 2, 3, true, 0, false, 0 };
-	runs[nruns++] = (struct run){ "no-empty", 64, 2, 16, true, 0, false, 0 };
-	runs[nruns++] = (struct run){ "no-empty", 4096, 2, 16, true, 0, false, 0 };
-	runs[nruns++] = (struct run){ "no-empty, 2 per CPU", 9, 4, 2, true, 0, false, 0 };
+	runs[nruns++] = RUN("no-empty", 3, 2, 1, true, 0, false, 0, false);
+	runs[nruns++] = RUN("no-empty", 8, 2, 3, true, 0, false, 0, false);
+	runs[nruns++] = RUN("no-empty", 64, 2, 16, true, 0, false, 0, false);
+	runs[nruns++] = RUN("no-empty", 4096, 2, 16, true, 0, false, 0, false);
+	runs[nruns++] = RUN("no-empty, 2 per CPU", 9, 4, 2, true, 0, false, 0, false);
 	/* Through the wraps: 2^64 (tickets) and 2^63 (truncated cycles). */
-	runs[nruns++] = (struct run){ "owners, wrap 2^64", 3, 2, 8, false, 0 - (UINT64_C(1) << 16), true, 0 };
-	runs[nruns++] = (struct run){ "owners, wrap 2^64", 64, 4, 8, false, 0 - (UINT64_C(1) << 16), true, 0 };
-	runs[nruns++] = (struct run){ "owners, wrap 2^63", 8, 2, 8, false, (UINT64_C(1) << 63) - (UINT64_C(1) << 16), true,
-				      UINT64_C(1) << 63 };
-	runs[nruns++] = (struct run){ "no-empty, wrap 2^64", 8, 2, 3, true, 0 - (UINT64_C(1) << 16), true, 0 };
-	runs[nruns++] = (struct run){ "no-empty, wrap 2^63", 64, 2, 16, true, (UINT64_C(1) << 63) - (UINT64_C(1) << 16),
-				      true, UINT64_C(1) << 63 };
+	runs[nruns++] = RUN("owners, wrap 2^64", 3, 2, 8, false, w64 - back, true, w64, false);
+	runs[nruns++] = RUN("owners, wrap 2^64", 64, 4, 8, false, w64 - back, true, w64, false);
+	runs[nruns++] = RUN("owners, wrap 2^63", 8, 2, 8, false, w63 - back, true, w63, false);
+	runs[nruns++] = RUN("no-empty, wrap 2^64", 8, 2, 3, true, w64 - back, true, w64, false);
+	runs[nruns++] = RUN("no-empty, wrap 2^63", 64, 2, 16, true, w63 - back, true, w63, false);
+	/* Short rounds, each re-made just below a wrap: catch-up and overtaking right at it. */
+	runs[nruns++] = RUN("churn at wrap 2^64", 1, 2, 2, false, w64 - 24, true, w64, true);
+	runs[nruns++] = RUN("churn at wrap 2^64", 2, 4, 2, false, w64 - 40, true, w64, true);
+	runs[nruns++] = RUN("churn at wrap 2^63", 3, 2, 3, false, w63 - 24, true, w63, true);
+#undef RUN
 
 	printf("1..%d\n", nruns);
 	printf("# %s: %d CPUs allowed\n", longrun ? "long run" : "short run", ncpus_allowed);
 	fflush(stdout);
 	for (int i = 0; i < nruns; i++) {
 		char note[300];
-		bool ok = run_case(&runs[i], longrun ? 0 : total / nruns, longrun ? 10 * 1000 * 1000 : 0, note, sizeof(note));
+		bool ok = run_case(&runs[i], longrun ? 0 : total / nruns, longrun ? 30 * 1000 * 1000 : 0, note, sizeof(note));
 
 		printf("%s %d - %s cap=%u threads=%d hold<=%d\n# %s\n", ok ? "ok" : "not ok", i + 1, runs[i].name,
 		       runs[i].cap, runs[i].threads, runs[i].hold, note);

@@ -608,6 +608,451 @@ static void test_cycle_compare(void **state)
 	}
 }
 
+
+/* ---- interleavings: virtual threads stepped one ticket at a time ----------- */
+
+/*
+ * Each virtual thread runs a script of operations, each made of the same
+ * steps the real operations take (src/scq.h): a dequeue is [threshold
+ * check + FAA head] [visit] ([missed] [FAA head] [visit] ...), an enqueue
+ * [FAA tail] [visit] ([FAA tail] [visit] ...).  A step runs alone, so a
+ * schedule is a sequence of thread numbers, and every interleaving of
+ * tickets and visits can be replayed: exhaustively for short scripts,
+ * with PCT-style random priorities (which favour one thread stalling for
+ * a long while) for longer ones.  The races inside one visit (a CAS
+ * losing to a change) are the stress test's part.
+ *
+ * Script: 'D' dequeue; 'L' enqueue the index this thread took most
+ * recently and still holds (nothing if none); '0'..'9' enqueue that index.
+ */
+#define VT_MAX 3
+#define VT_OPS 12
+#define VT_STEPS 400
+
+struct vthr {
+	const char *script;
+	int op;              /* next operation in script */
+	int pc;              /* 0 start, 1 visit, 2 missed, 3 FAA again */
+	uint64_t ticket;
+	int held[VT_OPS], nheld;
+	int got[VT_OPS], ngot; /* results of its dequeues */
+	int enq_val;         /* the index of the enqueue in flight */
+};
+
+struct world {
+	_Alignas(IOBUF_SCQ_ALIGN) uint8_t mem[1024];
+	struct vthr t[VT_MAX];
+	int nt, steps;
+	int expect[8];       /* model: how many times each index is in the queue */
+	uint8_t sched[VT_STEPS];
+};
+
+struct scenario {
+	const char *name;
+	uint32_t cap;
+	bool full;
+	const char *script[VT_MAX];
+	bool no_empty;       /* no dequeue may see the queue empty */
+	bool fifo;           /* one producer enqueues increasing indices: each consumer sees them increasing */
+};
+
+static struct iobuf_scq *wq(struct world *w)
+{
+	return (struct iobuf_scq *)w->mem;
+}
+
+static void world_init(struct world *w, const struct scenario *sc, uint64_t start)
+{
+	memset(w, 0, sizeof(*w));
+	assert_true(iobuf_scq_memsize(sc->cap) <= sizeof(w->mem));
+	assert_int_equal(iobuf__scq_init_at(wq(w), sc->cap, sc->full, start), 0);
+	for (int i = 0; i < VT_MAX && sc->script[i]; i++) {
+		w->t[i].script = sc->script[i];
+		w->nt = i + 1;
+	}
+	for (uint32_t i = 0; i < sc->cap && sc->full; i++)
+		w->expect[i] = 1;
+}
+
+static bool runnable(const struct world *w, int i)
+{
+	return w->t[i].script[w->t[i].op] != '\0';
+}
+
+static void fail_schedule(const struct world *w, const char *why, uint64_t start)
+{
+	char buf[VT_STEPS + 1];
+	int n = w->steps < VT_STEPS ? w->steps : VT_STEPS;
+
+	for (int i = 0; i < n; i++)
+		buf[i] = (char)('0' + w->sched[i]);
+	buf[n] = '\0';
+	print_message("# %s: start %#llx, schedule %s\n", why, (unsigned long long)start, buf);
+	fail_msg("%s", why);
+}
+
+static void op_done(struct vthr *t)
+{
+	t->op++;
+	t->pc = 0;
+}
+
+/* One step of virtual thread @i. */
+static void vstep(struct world *w, int i, uint64_t start)
+{
+	struct iobuf_scq *q = wq(w);
+	struct vthr *t = &w->t[i];
+	char c = t->script[t->op];
+
+	if (w->steps >= VT_STEPS)
+		fail_schedule(w, "too many steps (livelock?)", start);
+	w->sched[w->steps++] = (uint8_t)i;
+	if (c == 'D') {
+		int v;
+
+		switch (t->pc) {
+		case 0:
+			if ((int64_t)iobuf__load_64(&q->threshold) < 0) {
+				t->got[t->ngot++] = -EAGAIN;
+				op_done(t);
+				return;
+			}
+			/* fall through */
+		case 3:
+			t->ticket = iobuf__faa_64(&q->head, 1);
+			t->pc = 1;
+			return;
+		case 1:
+			v = iobuf__scq_dequeue_at(q, t->ticket);
+			if (v == -EAGAIN) {
+				t->pc = 2;
+				return;
+			}
+			if (v < 0 || (uint32_t)v >= q->capacity || w->expect[v] != 1)
+				fail_schedule(w, "dequeued an index not in the queue", start);
+			w->expect[v]--;
+			t->held[t->nheld++] = v;
+			t->got[t->ngot++] = v;
+			op_done(t);
+			return;
+		case 2:
+			if (iobuf__scq_dequeue_missed(q, t->ticket) == -EAGAIN) {
+				t->got[t->ngot++] = -EAGAIN;
+				op_done(t);
+			} else {
+				t->pc = 3;
+			}
+			return;
+		}
+	} else {
+		switch (t->pc) {
+		case 0:
+			if (c == 'L') {
+				if (t->nheld == 0) {
+					op_done(t);
+					return;
+				}
+				t->enq_val = t->held[--t->nheld];
+			} else {
+				t->enq_val = c - '0';
+			}
+			if (w->expect[t->enq_val] != 0)
+				fail_schedule(w, "script enqueues an index already in the queue", start);
+			/* Counted in from the FAA on: a dequeuer may take it as soon as it lands. */
+			w->expect[t->enq_val]++;
+			/* fall through */
+		case 3:
+			t->ticket = iobuf__faa_64(&q->tail, 1);
+			t->pc = 1;
+			return;
+		case 1:
+			if (iobuf__scq_enqueue_at(q, t->ticket, (uint32_t)t->enq_val) == 0)
+				op_done(t);
+			else
+				t->pc = 3;
+			return;
+		}
+	}
+}
+
+/* Everything finished: check the results and that the queue still works. */
+static void check_leaf(struct world *w, const struct scenario *sc, uint64_t start)
+{
+	struct iobuf_scq *q = wq(w);
+	int v, in = 0;
+
+	for (int i = 0; i < w->nt; i++) {
+		int prev = -1;
+
+		for (int k = 0; k < w->t[i].ngot; k++) {
+			int g = w->t[i].got[k];
+
+			if (sc->no_empty && g == -EAGAIN)
+				fail_schedule(w, "dequeue said empty while the queue never was", start);
+			if (sc->fifo && g >= 0) {
+				if (g <= prev)
+					fail_schedule(w, "a consumer saw a single producer's indices out of order", start);
+				prev = g;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < sc->cap; i++)
+		in += w->expect[i];
+	/*
+	 * At rest count() is an upper bound: tickets that enqueuers skipped
+	 * (the entry still held an older index) stay counted until a dequeue
+	 * passes them.
+	 */
+	if (iobuf_scq_count(q) < (uint32_t)in || iobuf_scq_count(q) > sc->cap)
+		fail_schedule(w, "count at rest below the model or above capacity", start);
+	/* Drain: exactly the model's contents. */
+	while ((v = iobuf_scq_dequeue(q)) >= 0) {
+		if ((uint32_t)v >= sc->cap || w->expect[v] != 1)
+			fail_schedule(w, "drain: an index not in the queue", start);
+		w->expect[v] = 0;
+		in--;
+	}
+	if (v != -EAGAIN || in != 0)
+		fail_schedule(w, "drain: an index was lost", start);
+	if (iobuf_scq_count(q) != 0)
+		fail_schedule(w, "count not 0 after a drain", start);
+	/* And the queue still works: fill in order, drain in order. */
+	for (uint32_t i = 0; i < sc->cap; i++)
+		if (iobuf_scq_enqueue(q, i) != 0)
+			fail_schedule(w, "refill failed", start);
+	if (iobuf_scq_count(q) != sc->cap)
+		fail_schedule(w, "count after a refill", start);
+	for (uint32_t i = 0; i < sc->cap; i++)
+		if (iobuf_scq_dequeue(q) != (int)i)
+			fail_schedule(w, "refill: out of order or lost", start);
+	if (iobuf_scq_dequeue(q) != -EAGAIN)
+		fail_schedule(w, "refill: not empty at the end", start);
+}
+
+static unsigned long explore(struct world *w, const struct scenario *sc, uint64_t start)
+{
+	unsigned long leaves = 0;
+	bool any = false;
+
+	for (int i = 0; i < w->nt; i++) {
+		struct world saved;
+
+		if (!runnable(w, i))
+			continue;
+		any = true;
+		memcpy(&saved, w, sizeof(saved));
+		vstep(w, i, start);
+		leaves += explore(w, sc, start);
+		memcpy(w, &saved, sizeof(saved));
+	}
+	if (!any) {
+		struct world leaf;
+
+		memcpy(&leaf, w, sizeof(leaf));
+		check_leaf(&leaf, sc, start);
+		leaves = 1;
+	}
+	return leaves;
+}
+
+/* PCT: run the highest-priority runnable thread; at @d - 1 random steps demote the one running. */
+static void pct_run(const struct scenario *sc, uint64_t start, int d, uint64_t *rs)
+{
+	struct world w;
+	int prio[VT_MAX], change[8], len = 0;
+
+	world_init(&w, sc, start);
+	for (int i = 0; i < w.nt; i++) {
+		len += 3 * (int)strlen(w.t[i].script);
+		prio[i] = d + (int)(*rs = *rs * 6364136223846793005ull + 1442695040888963407ull) % 1000 + 1;
+		if (prio[i] < 0)
+			prio[i] = -prio[i];
+		prio[i] += d + 1;
+	}
+	for (int k = 0; k < d - 1; k++)
+		change[k] = (int)((rnd() >> 11) % (uint64_t)len);
+	for (;;) {
+		int best = -1;
+
+		for (int i = 0; i < w.nt; i++)
+			if (runnable(&w, i) && (best < 0 || prio[i] > prio[best]))
+				best = i;
+		if (best < 0)
+			break;
+		for (int k = 0; k < d - 1; k++)
+			if (change[k] == w.steps)
+				prio[best] = k; /* below every initial priority */
+		vstep(&w, best, start);
+	}
+	check_leaf(&w, sc, start);
+}
+
+static const uint64_t vt_starts[] = {
+	0,
+	UINT64_MAX,              /* the 64-bit tickets wrap on the first step */
+	UINT64_MAX - 2,
+	UINT64_MAX - 4,
+	(UINT64_C(1) << 63) - 1, /* the truncated cycles wrap */
+	(UINT64_C(1) << 63) - 3,
+};
+#define VT_NSTARTS (sizeof(vt_starts) / sizeof(vt_starts[0]))
+
+static bool under_valgrind(void)
+{
+	return getenv("IOBUF_UNDER_VALGRIND") != NULL;
+}
+
+static void test_interleavings_exhaustive(void **state)
+{
+	static const struct scenario sc[] = {
+		{ "cap 1, pool, 2 threads", 1, true, { "DLDL", "DL" }, false, false },
+		{ "cap 1, empty, churn", 1, false, { "0DL", "DLD" }, false, false },
+		{ "cap 2, pool, 2 threads", 2, true, { "DLDL", "DLD" }, false, false },
+		{ "cap 3, never empty", 3, true, { "DLDL", "DLDL" }, true, false },
+		{ "cap 2, producer, consumer", 2, false, { "01", "DDD" }, false, true },
+	};
+	size_t nstarts = under_valgrind() ? 2 : VT_NSTARTS;
+
+	(void)state;
+	for (size_t s = 0; s < sizeof(sc) / sizeof(sc[0]); s++) {
+		unsigned long leaves = 0;
+
+		for (size_t k = 0; k < nstarts; k++) {
+			struct world w;
+
+			world_init(&w, &sc[s], vt_starts[k]);
+			leaves += explore(&w, &sc[s], vt_starts[k]);
+		}
+		print_message("# %s: %lu interleavings\n", sc[s].name, leaves);
+	}
+}
+
+static void test_interleavings_pct(void **state)
+{
+	static const struct scenario sc[] = {
+		/* A dequeuer stalls while the ring goes round: the unsafe bit and the head check. */
+		{ "cap 2, one stalls", 2, true, { "DLDLDLDL", "DL", "DL" }, false, false },
+		{ "cap 1, one stalls", 1, true, { "DLDLDLDL", "DLDL", "DL" }, false, false },
+		{ "cap 4, never empty", 4, true, { "DDLLDL", "DLDL", "DL" }, true, false },
+		{ "cap 4, producer", 4, false, { "0123", "DDDD", "DDD" }, false, true },
+		{ "cap 3, mixed", 3, true, { "DDLDLL", "DLDDLL", "DL" }, false, false },
+		{ "cap 2, pool, 3 threads", 2, true, { "DLDL", "DLDL", "DLDL" }, false, false },
+		{ "cap 2, producer, recycler", 2, false, { "01", "DLDL", "DD" }, false, false },
+		{ "cap 2, stalled enqueuer", 2, false, { "0", "1D", "DD" }, false, false },
+	};
+	int runs = under_valgrind() ? 300 : 4000;
+	uint64_t rs = 12345;
+
+	(void)state;
+	for (size_t s = 0; s < sizeof(sc) / sizeof(sc[0]); s++)
+		for (size_t k = 0; k < VT_NSTARTS; k++)
+			for (int r = 0; r < runs; r++)
+				pct_run(&sc[s], vt_starts[k], 2 + r % 3, &rs);
+}
+
+/*
+ * Scripted with the step hooks: a dequeuer that took its ticket, stalled
+ * while other dequeuers went a whole lap round the ring, then visits an
+ * entry already in a later cycle.  It must leave the entry alone (moving
+ * it back to its own, older cycle would let a late enqueuer of the later
+ * cycle fill it after that cycle's dequeuer passed).
+ */
+static void test_lapped_dequeuer(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < VT_NSTARTS; k++) {
+		for (uint32_t cap = 1; cap <= 4; cap++) {
+			uint64_t start = vt_starts[k];
+			struct iobuf_scq *q = mk(cap, false, start);
+			uint64_t entries = q->slot_mask + 1, h0, before;
+			uint64_t *slot;
+
+			assert_int_equal(iobuf_scq_enqueue(q, 0), 0);
+			assert_int_equal(iobuf_scq_dequeue(q), 0);
+			/* The stalled dequeuer takes its ticket; the queue is empty. */
+			h0 = iobuf__faa_64(&q->head, 1);
+			slot = &q->entry[iobuf__scq_slot(q, h0)];
+			/* Others run a lap and more: each finds nothing and moves its entry on. */
+			for (uint64_t i = 0; i < entries + 1; i++) {
+				uint64_t h = iobuf__faa_64(&q->head, 1);
+
+				assert_int_equal(iobuf__scq_dequeue_at(q, h), -EAGAIN);
+				(void)iobuf__scq_dequeue_missed(q, h);
+			}
+			before = iobuf__load_64(slot);
+			assert_true(iobuf__scq_diff(before | q->low_mask, iobuf__scq_cycle(q, h0)) > 0);
+			/* The stalled one wakes: nothing for it, and the entry stays as it is. */
+			assert_int_equal(iobuf__scq_dequeue_at(q, h0), -EAGAIN);
+			assert_int_equal(iobuf__load_64(slot), before);
+			(void)iobuf__scq_dequeue_missed(q, h0);
+			/* Still a working queue. */
+			for (uint32_t i = 0; i < cap; i++)
+				assert_int_equal(iobuf_scq_enqueue(q, i), 0);
+			for (uint32_t i = 0; i < cap; i++)
+				assert_int_equal(iobuf_scq_dequeue(q), (int)i);
+			assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+			rm(q);
+		}
+	}
+}
+
+/*
+ * Scripted: the entry a dequeuer marks unsafe (an older index still in
+ * it, its dequeuer stalled) keeps the mark when a later dequeuer moves it
+ * to its cycle, and an enqueuer whose dequeuer has passed does not fill it.
+ */
+static void test_unsafe_entry(void **state)
+{
+	(void)state;
+	for (size_t k = 0; k < VT_NSTARTS; k++) {
+		uint64_t start = vt_starts[k];
+		struct iobuf_scq *q = mk(1, true, start); /* index 0 at ticket start */
+		uint64_t safe = q->slot_mask + 1, hs, t, h;
+		uint64_t *slot = &q->entry[iobuf__scq_slot(q, start)];
+
+		/* Dequeuer S takes ticket start (index 0) and stalls. */
+		hs = iobuf__faa_64(&q->head, 1);
+		assert_int_equal(hs, start);
+		/* A dequeuer a lap later (ticket start+2, same entry) finds 0 still there: unsafe. */
+		h = iobuf__faa_64(&q->head, 1); /* start+1: nothing */
+		assert_int_equal(iobuf__scq_dequeue_at(q, h), -EAGAIN);
+		assert_int_equal(iobuf__scq_dequeue_missed(q, h), -EAGAIN);
+		/* An enqueuer takes ticket start+2 (tail caught up to start+2) and stalls. */
+		t = iobuf__faa_64(&q->tail, 1);
+		assert_int_equal(t, start + 2);
+		h = iobuf__faa_64(&q->head, 1);
+		assert_int_equal(h, start + 2);
+		assert_int_equal(iobuf__scq_dequeue_at(q, h), -EAGAIN);
+		assert_int_equal(iobuf__load_64(slot) & safe, 0);
+		(void)iobuf__scq_dequeue_missed(q, h);
+		/* S wakes and takes 0: the entry is empty, still unsafe. */
+		assert_int_equal(iobuf__scq_dequeue_at(q, hs), 0);
+		assert_int_equal(iobuf__load_64(slot) & safe, 0);
+		/* The enqueuer wakes: its dequeuer (ticket start+2) has passed, so not here. */
+		assert_int_equal(iobuf__scq_enqueue_at(q, t, 0), -EAGAIN);
+		/* A dequeuer two laps on moves the entry to its cycle and keeps it unsafe. */
+		assert_int_equal(iobuf_scq_enqueue(q, 0), 0);
+		assert_int_equal(iobuf_scq_dequeue(q), 0);
+		for (int i = 0; i < 4; i++) {
+			h = iobuf__faa_64(&q->head, 1);
+			if (iobuf__scq_slot(q, h) == iobuf__scq_slot(q, start) && iobuf__load_64(slot) & q->slot_mask) {
+				uint64_t before = iobuf__load_64(slot);
+
+				(void)iobuf__scq_dequeue_at(q, h);
+				assert_int_equal(iobuf__load_64(slot) & safe, before & safe);
+			} else {
+				(void)iobuf__scq_dequeue_at(q, h);
+			}
+			(void)iobuf__scq_dequeue_missed(q, h);
+		}
+		/* Everything still works, and 0 is in the queue exactly once. */
+		assert_int_equal(iobuf_scq_enqueue(q, 0), 0);
+		assert_int_equal(iobuf_scq_dequeue(q), 0);
+		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		rm(q);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +1071,10 @@ int main(void)
 		cmocka_unit_test(test_cycle_compare),
 		cmocka_unit_test(test_wrap_u64),
 		cmocka_unit_test(test_wrap_cycle),
+		cmocka_unit_test(test_lapped_dequeuer),
+		cmocka_unit_test(test_unsafe_entry),
+		cmocka_unit_test(test_interleavings_exhaustive),
+		cmocka_unit_test(test_interleavings_pct),
 	};
 
 	return cmocka_run_group_tests_name("scq", tests, NULL, NULL);

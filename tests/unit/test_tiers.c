@@ -102,12 +102,14 @@ static void test_set_errors(void **state)
 
 static void test_get_put_by_size(void **state)
 {
-	struct iobuf_set *s = iobuf_set_create(NULL, NULL);
+	int err = -1;
+	struct iobuf_set *s = iobuf_set_create(NULL, &err);
 	static const size_t sizes[] = {1, 16, 17, 100, 1000, 4096, 5000, 65536, 262144};
 	iobuf_handle_t h[9], bad;
 
 	(void)state;
 	assert_non_null(s);
+	assert_int_equal(err, 0); /* set on success too */
 	for (int i = 0; i < 9; i++) {
 		uint8_t *b;
 
