@@ -47,6 +47,7 @@ static const char *const row_order[] = {
     "iobuf_pool",
     "iobuf_pool_index",
     "iobuf_cache",
+    "iobuf_cache_index",
     "glibc",
     "jemalloc",
     "mimalloc",

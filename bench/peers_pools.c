@@ -23,6 +23,7 @@
 #include <ck_ring.h>
 #include <ck_stack.h>
 #include <iobuf/arena.h>
+#include <iobuf/cache.h>
 #include <iobuf/pool.h>
 
 #include "harness.h"
@@ -161,6 +162,141 @@ static inline void *iobuf_index_addr(void *t, bench_tok_t tok)
 
 BENCH_SINGLE_BULK(iobuf_index)
 #define BENCH_PEER iobuf_index
+#include "workloads.h"
+
+/* ------------------------------------------------------------------------
+ * iobuf_cache: the same pool, each thread through a cache of its own
+ * (iobuf/cache.h): checked handles, the checked inline iobuf_cache_buf()
+ * for the address, bulk calls in W2.  W5 waits with iobuf_pool_get_wait()
+ * once the cache's get finds the pool empty.
+ */
+/* The thread's context: its cache, and the pool for W5's waiting get. */
+struct ioc {
+	struct iobuf_cache *c;
+	struct iobuf_pool *p;
+};
+
+static void *ioc_thr_enter(void *shared)
+{
+	struct ioc *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->p = shared;
+	x->c = iobuf_cache_create_pool(shared, NULL, NULL);
+	if (!x->c) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static void ioc_thr_leave(void *shared, void *t)
+{
+	struct ioc *x = t;
+
+	(void)shared;
+	iobuf_cache_destroy(x->c);
+	free(x);
+}
+
+static inline bool ioc_get(void *t, bench_tok_t *tok)
+{
+	return iobuf_cache_get(((struct ioc *)t)->c, 1, tok) == 0;
+}
+
+static inline bool ioc_put(void *t, bench_tok_t tok)
+{
+	return iobuf_cache_put(((struct ioc *)t)->c, tok) == 0;
+}
+
+static inline void *ioc_addr(void *t, bench_tok_t tok)
+{
+	return iobuf_cache_buf(((struct ioc *)t)->c, tok);
+}
+
+static inline bool ioc_get_n(void *t, bench_tok_t *toks, int n)
+{
+	return iobuf_cache_get_bulk(((struct ioc *)t)->c, 1, toks, n) == 0;
+}
+
+static inline bool ioc_put_n(void *t, const bench_tok_t *toks, int n)
+{
+	return iobuf_cache_put_bulk(((struct ioc *)t)->c, toks, n) == 0;
+}
+
+static inline bool ioc_get_wait(void *t, bench_tok_t *tok, int64_t timeout_ns)
+{
+	struct ioc *x = t;
+
+	if (iobuf_cache_get(x->c, 1, tok) == 0)
+		return true;
+	return iobuf_pool_get_wait(x->p, tok, timeout_ns) == 0;
+}
+
+#define BENCH_PEER ioc
+#define BENCH_PEER_HAS_WAIT
+#include "workloads.h"
+
+/*
+ * iobuf_cache_index: a pool-bound cache, raw indices: get_index,
+ * iobuf_pool_index_buf() for the address, the index bulk calls in W2.
+ */
+static void *ioci_thr_enter(void *shared)
+{
+	return iobuf_cache_create_pool(shared, NULL, NULL);
+}
+
+static void ioci_thr_leave(void *shared, void *t)
+{
+	(void)shared;
+	iobuf_cache_destroy(t);
+}
+
+static inline bool ioci_get(void *t, bench_tok_t *tok)
+{
+	int i = iobuf_cache_get_index(t);
+
+	*tok = (bench_tok_t)i;
+	return i >= 0;
+}
+
+static inline bool ioci_put(void *t, bench_tok_t tok)
+{
+	return iobuf_cache_put_index(t, (uint32_t)tok) == 0;
+}
+
+static inline void *ioci_addr(void *t, bench_tok_t tok)
+{
+	const struct iobuf_cache *c = t;
+
+	return c->one->base + (size_t)tok * c->one->stride;
+}
+
+/* Tokens are 64-bit: the indices go through a 32-bit array (n <= BENCH_BURST). */
+static inline bool ioci_get_n(void *t, bench_tok_t *toks, int n)
+{
+	uint32_t idx[BENCH_BURST];
+
+	if (n > BENCH_BURST || iobuf_cache_get_index_bulk(t, idx, n) != 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		toks[i] = idx[i];
+	return true;
+}
+
+static inline bool ioci_put_n(void *t, const bench_tok_t *toks, int n)
+{
+	uint32_t idx[BENCH_BURST];
+
+	if (n > BENCH_BURST)
+		return false;
+	for (int i = 0; i < n; i++)
+		idx[i] = (uint32_t)toks[i];
+	return iobuf_cache_put_index_bulk(t, idx, n) == 0;
+}
+
+#define BENCH_PEER ioci
 #include "workloads.h"
 
 /* ------------------------------------------------------------------------
@@ -428,6 +564,8 @@ const struct bench_peer bench_peers[] = {
     {"null_harness_floor", &null_ops, null_create, null_destroy, NULL, "no pool: never empty"},
     {"iobuf_pool", &ioh_ops, iobuf_create, iobuf_destroy, "iobuf_pool_get_wait", NULL},
     {"iobuf_pool_index", &iobuf_index_ops, iobuf_create, iobuf_destroy, SPIN " (no waiting get takes indices)", NULL},
+    {"iobuf_cache", &ioc_ops, iobuf_create, iobuf_destroy, "iobuf_cache_get, then iobuf_pool_get_wait", NULL},
+    {"iobuf_cache_index", &ioci_ops, iobuf_create, iobuf_destroy, SPIN " (no waiting get takes indices)", NULL},
     {"ck_ring_mpmc", &ckring_ops, ckring_create, ckring_destroy, SPIN, NULL},
     {"ck_stack_mpmc", &ckstack_ops, ckstack_create, ckstack_destroy, SPIN, NULL},
 #ifdef HAVE_URCU_CDS

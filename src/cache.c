@@ -157,6 +157,12 @@ static void keep_free(struct iobuf_cache *c, int ti, uint32_t idx)
 		iobuf__pool_give(pool_of(c, ti), &idx, 1);
 		return;
 	}
+	if (iobuf__cache_waiters(t->gen) != 0) {
+		/* A get sleeps on this pool: give it this buffer and the stack, now (W1 wakes it). */
+		give_back(c, ti, 0);
+		iobuf__pool_give(pool_of(c, ti), &idx, 1);
+		return;
+	}
 	poll_reclaim(c, ti);
 	if (count(c, ti) >= 2 * mag)
 		give_back(c, ti, mag);

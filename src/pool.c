@@ -62,6 +62,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <iobuf/cache.h>
 #include <iobuf/pool.h>
 #include <iobuf/scq.h>
 
@@ -85,6 +86,10 @@
 #include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
 #endif
+
+/* Words of meta before meta[0]: one cache line, holding the waiters' count. */
+#define META_PAD (IOBUF_CACHELINE / sizeof(uint64_t))
+_Static_assert(META_PAD == IOBUF__CACHE_WAITERS_BACK, "iobuf/cache.h finds the waiters' count there");
 
 /* Spins and yields of a waiting get before it sleeps. */
 #define WAIT_SPINS 256
@@ -113,9 +118,19 @@ struct iobuf_pool {
 	uint64_t refused_already;
 	uint64_t refused_stale;
 
-	/* Read by every put, written by sleeping gets: alone on its line. */
-	alignas(IOBUF_CACHELINE) uint32_t waiters;
-	uint32_t wake_seq; /* the futex word */
+	/*
+	 * On the cache line just before meta[0], alone: want, the waiting gets
+	 * that found the pool empty (caches' inline puts read it there,
+	 * through the generations' pointer they hold, and give their buffers
+	 * back while it is not 0), and waiters, those of them asleep on the
+	 * futex (read by every put).  Written only when a get starts or stops
+	 * waiting.
+	 */
+	uint32_t *want;
+	uint32_t *waiters;
+
+	/* The futex word: written by puts that wake, read by sleepers. */
+	alignas(IOBUF_CACHELINE) uint32_t wake_seq;
 
 	/*
 	 * Read by caches on their slow paths, written when a get finds the
@@ -252,11 +267,17 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	memset(p, 0, sizeof(*p));
 	p->arena.fd = -1;
 	p->gen_base = gen_base;
-	if (posix_memalign((void **)&p->meta, IOBUF_CACHELINE, sizeof(uint64_t) * cfg->capacity) != 0) {
+	/* One line before meta[0] holds the sleeping gets' count (see iobuf/cache.h). */
+	if (posix_memalign((void **)&p->meta, IOBUF_CACHELINE, sizeof(uint64_t) * (META_PAD + (size_t)cfg->capacity)) !=
+	    0) {
 		p->meta = NULL;
 		rc = -ENOMEM;
 		goto fail;
 	}
+	memset(p->meta, 0, sizeof(uint64_t) * META_PAD);
+	p->want = (uint32_t *)(void *)p->meta;
+	p->waiters = p->want + 1;
+	p->meta += META_PAD;
 	for (uint32_t i = 0; i < cfg->capacity; i++)
 		p->meta[i] = gen_base;
 	if (posix_memalign((void **)&p->free, IOBUF_SCQ_ALIGN, iobuf_scq_memsize(cfg->capacity)) != 0) {
@@ -303,7 +324,8 @@ fail:
 	if (p) {
 		depot_fini(p);
 		free(p->free);
-		free(p->meta);
+		if (p->meta)
+			free(p->meta - META_PAD);
 		free(p);
 	}
 	if (err)
@@ -331,7 +353,7 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 	depot_fini(p);
 	iobuf_scq_fini(p->free);
 	free(p->free);
-	free(p->meta);
+	free(p->meta - META_PAD);
 	free(p);
 }
 
@@ -417,7 +439,7 @@ static inline void wake_sleepers(struct iobuf_pool *p)
 {
 	/* W1: pairs with W1 in iobuf_pool_get_wait(); the enqueue's RMW comes first. */
 	iobuf__fence_rmw_load();
-	if (IOBUF_UNLIKELY(iobuf__load_32(&p->waiters) != 0)) {
+	if (IOBUF_UNLIKELY(iobuf__load_32(p->waiters) != 0)) {
 		iobuf__faa_32_acqrel(&p->wake_seq, 1);
 		futex(&p->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 	}
@@ -703,23 +725,25 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 	if (timeout_ns == 0)
 		goto timeout;
 	deadline = deadline_after(timeout_ns);
+	/* From here on, puts through caches give their buffers to the pool (a hint: relaxed). */
+	iobuf__faa_32(p->want, 1);
 
 	for (int i = 0; i < WAIT_SPINS; i++) {
 		iobuf__cpu_relax();
 		if ((idx = dequeue(p)) >= 0)
-			goto got;
+			goto got_wanted;
 	}
 	for (int i = 0; i < WAIT_YIELDS; i++) {
 		sched_yield();
 		if ((idx = dequeue(p)) >= 0)
-			goto got;
+			goto got_wanted;
 		if (time_left(deadline, &ts) == 0)
-			goto timeout;
+			goto timeout_wanted;
 	}
 
 	iobuf__faa_64(&p->waits, 1);
 	/* W1: pairs with W1 in wake_sleepers(); the RMW on waiters comes first. */
-	iobuf__faa_32_acqrel(&p->waiters, 1);
+	iobuf__faa_32_acqrel(p->waiters, 1);
 	iobuf__fence_rmw_load();
 	for (;;) {
 		uint32_t seq = iobuf__load_32_acq(&p->wake_seq);
@@ -736,12 +760,16 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 		/* Returns at once if a put bumped wake_seq since we read it. */
 		futex(&p->wake_seq, FUTEX_WAIT_PRIVATE, seq, deadline == UINT64_MAX ? NULL : &ts);
 	}
-	iobuf__faa_32(&p->waiters, (uint32_t)-1);
+	iobuf__faa_32(p->waiters, (uint32_t)-1);
 	if (idx < 0)
-		goto timeout;
+		goto timeout_wanted;
+got_wanted:
+	iobuf__faa_32(p->want, (uint32_t)-1);
 got:
 	*h = take(p, (uint32_t)idx);
 	return 0;
+timeout_wanted:
+	iobuf__faa_32(p->want, (uint32_t)-1);
 timeout:
 	iobuf__faa_64(&p->wait_timeouts, 1);
 	rc = -ETIMEDOUT;

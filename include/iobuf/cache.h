@@ -223,6 +223,20 @@ static inline void iobuf__cache_gen_store(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+/*
+ * A pool keeps the count of its waiting gets (iobuf_pool_get_wait() that
+ * found it empty) in the cache line just before its generations:
+ * gen[-IOBUF__CACHE_WAITERS_BACK], as a uint32_t.  An inline put looks at
+ * it (a read of a line written only when a get starts or stops waiting):
+ * while a get waits, puts go out of line and give the buffer, and the
+ * cache's stack, to the pool, which wakes the get.
+ */
+#define IOBUF__CACHE_WAITERS_BACK 8
+static inline uint32_t iobuf__cache_waiters(const uint64_t *gen)
+{
+	return __atomic_load_n((const uint32_t *)(const void *)(gen - IOBUF__CACHE_WAITERS_BACK), __ATOMIC_RELAXED);
+}
+
 /* Unroll the bulk loops: their bodies are a few instructions. */
 #if defined(__clang__)
 #define IOBUF__UNROLL4 _Pragma("unroll 4")
@@ -347,7 +361,7 @@ static inline int iobuf_cache_put(struct iobuf_cache *c, iobuf_handle_t h)
 		c->hint = t;
 	}
 	p = t->top;
-	if (IOBUF_LIKELY(p < t->hi)) {
+	if (IOBUF_LIKELY(p < t->hi && !iobuf__cache_waiters(t->gen))) {
 		uint64_t *gs = iobuf__cache_gslot(t, p), *gp = &t->gen[idx], g = iobuf__cache_gen_load(gp);
 
 		if (IOBUF_LIKELY((uint32_t)g == (uint32_t)(h >> 32) && (g & 1))) {
@@ -406,7 +420,7 @@ static inline int iobuf_cache_put_index(struct iobuf_cache *c, uint32_t idx)
 		return iobuf_cache_put_index_slow(c, idx);
 	t = c->one;
 	p = t->top;
-	if (IOBUF_LIKELY(p < t->hi && idx < t->capacity)) {
+	if (IOBUF_LIKELY(p < t->hi && idx < t->capacity && !iobuf__cache_waiters(t->gen))) {
 		uint64_t *gs = iobuf__cache_gslot(t, p), *gp = &t->gen[idx], g = iobuf__cache_gen_load(gp);
 
 		if (IOBUF_LIKELY(g & 1)) {
@@ -473,7 +487,7 @@ static inline int iobuf_cache_put_index_bulk(struct iobuf_cache *c, const uint32
 		return iobuf_cache_put_index_bulk_slow(c, idx, n);
 	t = c->one;
 	p = t->top;
-	if (IOBUF_UNLIKELY(t->hi - p < n || p >= t->hi))
+	if (IOBUF_UNLIKELY(t->hi - p < n || p >= t->hi || iobuf__cache_waiters(t->gen)))
 		return iobuf_cache_put_index_bulk_slow(c, idx, n);
 	gs = iobuf__cache_gslot(t, p);
 	gen = t->gen;
@@ -564,6 +578,9 @@ static inline int iobuf_cache_put_bulk(struct iobuf_cache *c, const iobuf_handle
 		struct iobuf_cache_tier *t = &c->tier[tag];
 		uint32_t *p = t->top, *hi = t->hi, cap = t->capacity, hb = t->hbits;
 		uint64_t *gen = t->gen;
+
+		if (IOBUF_UNLIKELY(p < hi && iobuf__cache_waiters(gen)))
+			return iobuf_cache_put_bulk_slow(c, hs + i, n - i);
 
 		for (; i < n; i++) {
 			iobuf_handle_t h = hs[i];

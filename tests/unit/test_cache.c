@@ -635,11 +635,15 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Wait until the waiter sleeps on the futex (or 2 s). */
+/*
+ * Wait until the waiter is about to sleep on the futex (or 2 s): it counts
+ * the wait, then registers as a sleeper a few instructions later.
+ */
 static void until_sleeping(struct iobuf_pool *p, uint64_t waits_before)
 {
 	for (int i = 0; i < 2000 && stats(p).waits == waits_before; i++)
 		sleep_ms(1);
+	sleep_ms(20);
 }
 
 static void test_wait_woken_by_flush(void **state)
@@ -649,40 +653,46 @@ static void test_wait_woken_by_flush(void **state)
 	iobuf_handle_t hs[CAP];
 	struct waiter w = {.p = p};
 	pthread_t t;
-	uint64_t t0;
+	uint64_t t0, waits;
+	int held, n;
 
 	(void)state;
 	for (int i = 0; i < CAP; i++)
 		assert_int_equal(iobuf_cache_get(c, 64, &hs[i]), 0);
 	assert_int_equal(pthread_create(&t, NULL, wait_for_buffer, &w), 0);
 	until_sleeping(p, 0);
-	/* 2M puts stay in the cache; the next flushes a magazine into the depot and wakes the sleeper. */
-	for (int i = 0; i < 2 * MAG; i++)
-		assert_int_equal(iobuf_cache_put(c, hs[i]), 0);
+	/* A put through a cache sees the sleeper and hands the buffer (and the stack) to the pool. */
 	t0 = now_ns();
-	assert_int_equal(iobuf_cache_put(c, hs[2 * MAG]), 0);
+	assert_int_equal(iobuf_cache_put(c, hs[0]), 0);
 	pthread_join(t, NULL);
 	assert_int_equal(w.rc, 0);
+	assert_int_equal(iobuf_handle_index(w.h), iobuf_handle_index(hs[0]));
 	assert_true(now_ns() - t0 < 5000000000u);
 	assert_true(stats(p).waits >= 1);
+	assert_int_equal(iobuf_cache_count(c, 0), 0);
 	assert_int_equal(iobuf_pool_put(p, w.h), 0);
 
-	/* Woken by an explicit flush too (the sleeper also asks for a reclaim). */
-	for (int i = 2 * MAG + 1; i < CAP; i++)
+	/* With nobody asleep, puts stay in the cache: a magazine flush into the depot wakes a later sleeper. */
+	for (int i = 1; i < CAP; i++)
 		assert_int_equal(iobuf_cache_put(c, hs[i]), 0);
-	while (iobuf_pool_get(p, &hs[0]) == 0)
-		;
-	{
-		uint64_t waits = stats(p).waits;
-
-		w = (struct waiter){.p = p};
-		assert_int_equal(pthread_create(&t, NULL, wait_for_buffer, &w), 0);
-		until_sleeping(p, waits);
-		assert_int_equal(iobuf_cache_flush(c), 2 * MAG);
-		pthread_join(t, NULL);
-		assert_int_equal(w.rc, 0);
-	}
+	held = iobuf_cache_count(c, 0);
+	assert_true(held > MAG && held <= 2 * MAG);
+	n = 0;
+	while (iobuf_pool_get(p, &hs[n]) == 0)
+		n++;
+	assert_int_equal(n, CAP - held);
+	waits = stats(p).waits;
+	w = (struct waiter){.p = p};
+	assert_int_equal(pthread_create(&t, NULL, wait_for_buffer, &w), 0);
+	until_sleeping(p, waits);
+	assert_int_equal(iobuf_cache_flush(c), held);
+	pthread_join(t, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(iobuf_pool_put(p, w.h), 0);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(iobuf_pool_put(p, hs[i]), 0);
 	iobuf_cache_destroy(c);
+	expect_stats(p, CAP, 0, 0);
 	iobuf_pool_destroy(p);
 }
 
