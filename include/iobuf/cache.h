@@ -25,11 +25,13 @@
  *
  * Empty pool.  Free buffers held by other threads' caches are not
  * visible to a get: when the pool's queue and depot are empty, a get
- * (cached or not) returns -ENOBUFS, and a waiting get sleeps.  Both then
- * ask for a reclaim: every cache that sees the request on its next
- * out-of-line call (a refill, a flush, iobuf_cache_flush()) gives its
- * whole stack of that tier back, which wakes the sleeper.  A thread that
- * goes idle should call iobuf_cache_flush() (or destroy its cache).
+ * (cached or not) returns -ENOBUFS and asks for a reclaim: every cache
+ * that sees the request on its next out-of-line call (a refill, a flush,
+ * iobuf_cache_flush()) gives its whole stack of that tier back.  A
+ * waiting get (iobuf_pool_get_wait()) is served sooner: while it waits,
+ * every put through a cache on that pool hands its buffer, and the
+ * cache's stack, to the pool, which wakes it.  A thread that goes idle
+ * should call iobuf_cache_flush() (or destroy its cache).
  *
  * Checks.  A cached put checks the handle (or the index) against the
  * slot's generation as iobuf_pool_put() does, and flips it: a double put
