@@ -33,10 +33,16 @@
  * fixed number of pairs, the timed loop alone instrumented.  W4 is
  * counted single-threaded (the producer's and the consumer's calls
  * interleaved through a local FIFO of 255 slots), so no spin-wait is
- * counted; W3 is W1 on two threads.
+ * counted; W3 runs W1's loop on each thread and counts as W1.
+ *
+ * W5 is W4 through a ring that publishes its cursors in batches: with
+ * ck_ring the cursors' lines ping-pong once per buffer, which on this
+ * machine sets W4's floor near DPDK's figure; W5 shows the allocators'
+ * own share of a handoff.
  *
  * Usage: bench_cache [--quick] [--rounds N] [--ms MS] [--size B] [--cap N]
- *                    [--valgrind PATH] [--only NAME]
+ *                    [--magazine M] [--valgrind PATH] [--only NAME]
+ *                    [--workload 1-5]
  */
 #include "config.h"
 
@@ -80,6 +86,9 @@
 
 typedef uint64_t tok_t;
 
+/* --magazine: the pools' magazine size (0: the default). */
+static uint32_t opt_magazine;
+
 /* ---- what a run shares -------------------------------------------------------- */
 
 struct run {
@@ -93,6 +102,7 @@ struct run {
 	unsigned barrier;
 	struct ck_ring ring;
 	struct ck_ring_buffer *ring_buf;
+	struct fring *fring;
 	const char *error;
 };
 
@@ -102,6 +112,71 @@ struct thr {
 	void *t; /* per-thread context: a cache, the pool, the mempool */
 	uint64_t t0, t1, pairs;
 };
+
+/*
+ * W5's channel: a single-producer single-consumer ring whose sides keep
+ * their own cursors and publish them only every FRING_BATCH items (the
+ * producer also when the ring is full, the consumer when it finds it
+ * empty), and read the other side's only when their copy says full or
+ * empty.  The cursors' lines then move once per batch instead of once per
+ * buffer as with ck_ring, whose ping-pong sets W4's floor on this
+ * machine; W4 through this ring shows the allocators' own share of a
+ * handoff.
+ */
+#define FRING 256
+#define FRING_BATCH 32
+struct fring {
+	_Alignas(128) uint64_t head; /* published by the producer */
+	uint64_t my_head, tail_seen;
+	_Alignas(128) uint64_t tail; /* published by the consumer */
+	uint64_t my_tail, head_seen;
+	_Alignas(128) uint64_t slot[FRING];
+};
+
+static inline void fring_publish_head(struct fring *f)
+{
+	ck_pr_fence_store(); /* the slots before the cursor that publishes them */
+	ck_pr_store_64(&f->head, f->my_head);
+}
+
+static inline bool fring_push(struct fring *f, uint64_t v)
+{
+	uint64_t h = f->my_head;
+
+	if (h - f->tail_seen == FRING) {
+		fring_publish_head(f); /* the consumer may be waiting for these */
+		f->tail_seen = ck_pr_load_64(&f->tail);
+		ck_pr_fence_load(); /* the consumer's reads of the slots came before it moved tail */
+		if (h - f->tail_seen == FRING)
+			return false;
+	}
+	f->slot[h % FRING] = v;
+	f->my_head = h + 1;
+	if ((h + 1) % FRING_BATCH == 0)
+		fring_publish_head(f);
+	return true;
+}
+
+static inline bool fring_pop(struct fring *f, uint64_t *v)
+{
+	uint64_t t = f->my_tail;
+
+	if (t == f->head_seen) {
+		ck_pr_fence_store(); /* our reads of the slots before the cursor that frees them */
+		ck_pr_store_64(&f->tail, t);
+		f->head_seen = ck_pr_load_64(&f->head);
+		ck_pr_fence_load(); /* the cursor before the slots it publishes */
+		if (t == f->head_seen)
+			return false;
+	}
+	*v = f->slot[t % FRING];
+	f->my_tail = t + 1;
+	if ((t + 1) % FRING_BATCH == 0) {
+		ck_pr_fence_store();
+		ck_pr_store_64(&f->tail, t + 1);
+	}
+	return true;
+}
 
 static inline void touch(void *p, uint64_t v)
 {
@@ -226,6 +301,50 @@ static void fail(struct thr *b, const char *what)
 		b->t1 = th_now_ns();                                                               \
 		b->pairs = pairs;                                                                  \
 	}                                                                                          \
+	/* W5: W4 through the cursor-caching ring. */                                            \
+	static __attribute__((noinline)) void P##_w5_producer(struct thr *b)                       \
+	{                                                                                          \
+		void *t = b->t;                                                                    \
+		uint64_t pairs = 0;                                                                \
+		P##_tok tok;                                                                       \
+		b->t0 = th_now_ns();                                                               \
+		for (;;) {                                                                         \
+			for (unsigned i = 0; i < BATCH; i++) {                                     \
+				while (__builtin_expect(!P##_get(t, &tok), 0))                     \
+					ck_pr_stall();                                             \
+				touch(P##_addr(t, tok), i);                                        \
+				while (!fring_push(b->r->fring, (uint64_t)(uintptr_t)tok))         \
+					ck_pr_stall();                                             \
+			}                                                                          \
+			pairs += BATCH;                                                            \
+			if (done(b, pairs) || ck_pr_load_ptr(&b->r->error))                        \
+				break;                                                             \
+		}                                                                                  \
+		while (!fring_push(b->r->fring, END_TOKEN))                                        \
+			ck_pr_stall();                                                             \
+		fring_publish_head(b->r->fring);                                                   \
+		b->t1 = th_now_ns();                                                               \
+		b->pairs = pairs;                                                                  \
+	}                                                                                          \
+	static __attribute__((noinline)) void P##_w5_consumer(struct thr *b)                       \
+	{                                                                                          \
+		void *t = b->t;                                                                    \
+		uint64_t pairs = 0, v;                                                             \
+		b->t0 = th_now_ns();                                                               \
+		for (;;) {                                                                         \
+			if (!fring_pop(b->r->fring, &v)) {                                         \
+				ck_pr_stall();                                                     \
+				continue;                                                          \
+			}                                                                          \
+			if (v == END_TOKEN)                                                        \
+				break;                                                             \
+			if (__builtin_expect(!P##_put(t, (P##_tok)(uintptr_t)v), 0))               \
+				fail(b, "put refused");                                            \
+			pairs++;                                                                   \
+		}                                                                                  \
+		b->t1 = th_now_ns();                                                               \
+		b->pairs = pairs;                                                                  \
+	}                                                                                          \
 	/* W4 on one thread, for callgrind: two contexts, a local FIFO between them. */          \
 	static __attribute__((noinline)) void P##_w4_single(struct thr *b, void *t2)               \
 	{                                                                                          \
@@ -264,6 +383,8 @@ struct variant {
 	void (*w2)(struct thr *);
 	void (*w4p)(struct thr *);
 	void (*w4c)(struct thr *);
+	void (*w5p)(struct thr *);
+	void (*w5c)(struct thr *);
 	void (*w4s)(struct thr *, void *);
 };
 
@@ -489,6 +610,7 @@ static int pool_create(struct run *r, char *why, size_t whylen)
 	struct iobuf_pool_config cfg = {.buf_size = r->size, .capacity = r->cap};
 	int rc = 0;
 
+	cfg.magazine = opt_magazine;
 	r->shared = iobuf_pool_create(&cfg, &rc);
 	if (!r->shared) {
 		snprintf(why, whylen, "iobuf_pool_create: %s", strerror(-rc));
@@ -697,7 +819,7 @@ static void dpdk_init(const char *argv0)
 #define VP(name, what, preload, pfx, create, destroy, enter, leave)                                      \
 	{                                                                                                 \
 		name, what, preload, create, destroy, enter, leave, pfx##_w1, pfx##_w2, pfx##_w4_producer, \
-		    pfx##_w4_consumer, pfx##_w4_single                                                    \
+		    pfx##_w4_consumer, pfx##_w5_producer, pfx##_w5_consumer, pfx##_w4_single              \
 	}
 #define V(name, what, pfx, create, destroy, enter, leave) VP(name, what, NULL, pfx, create, destroy, enter, leave)
 
@@ -735,9 +857,10 @@ static const struct variant variants[] = {
 #define NVAR ((int)(sizeof(variants) / sizeof(variants[0])))
 
 /* ANCHORS.md, 64 B: tcmalloc_minimal, and the best peer of each workload. */
-static const double anchor_tcmalloc[5] = {0, 3.5, 4.6, 1.8, 219.2};
-static const double anchor_best[5] = {0, 3.5, 1.6, 1.8, 39.9};
-static const char *const anchor_best_name[5] = {"", "tcmalloc", "dpdk_c256/rte_ring", "tcmalloc", "dpdk_c256"};
+/* (W5 is not in ANCHORS.md: its ratios repeat W4's anchors, as a reference only.) */
+static const double anchor_tcmalloc[6] = {0, 3.5, 4.6, 1.8, 219.2, 219.2};
+static const double anchor_best[6] = {0, 3.5, 1.6, 1.8, 39.9, 39.9};
+static const char *const anchor_best_name[6] = {"", "tcmalloc", "dpdk_c256/rte_ring", "tcmalloc", "dpdk_c256", "dpdk_c256 (W4)"};
 
 /* ---- running ------------------------------------------------------------------- */
 
@@ -763,7 +886,7 @@ static void *thread_main(void *arg)
 {
 	struct targ *a = arg;
 	struct run *r = a->b.r;
-	int nthreads = a->w == 3 || a->w == 4 ? 2 : 1;
+	int nthreads = a->w >= 3 ? 2 : 1;
 
 	th_pin(a->b.id);
 	a->b.t = a->v->enter(r);
@@ -787,6 +910,12 @@ static void *thread_main(void *arg)
 		else
 			a->v->w4c(&a->b);
 		break;
+	case 5:
+		if (a->b.id == 0)
+			a->v->w5p(&a->b);
+		else
+			a->v->w5c(&a->b);
+		break;
 	}
 	a->v->leave(r, a->b.t);
 	return NULL;
@@ -797,7 +926,7 @@ static double run_once(const struct variant *v, int w, size_t size, uint32_t cap
 		       char *why, size_t whylen)
 {
 	struct run *r = calloc(1, sizeof(*r));
-	int nthreads = w == 3 || w == 4 ? 2 : 1;
+	int nthreads = w >= 3 ? 2 : 1;
 	struct targ a[2];
 	pthread_t th[2];
 	double ns = -1;
@@ -805,6 +934,8 @@ static double run_once(const struct variant *v, int w, size_t size, uint32_t cap
 	r->size = size;
 	r->cap = cap;
 	r->ring_buf = calloc(RING_SLOTS, sizeof(*r->ring_buf));
+	if (posix_memalign((void **)&r->fring, 128, sizeof(*r->fring)) != 0)
+		r->fring = NULL;
 	ck_ring_init(&r->ring, RING_SLOTS);
 	if (v->create(r, why, whylen) < 0)
 		goto out;
@@ -813,6 +944,7 @@ static double run_once(const struct variant *v, int w, size_t size, uint32_t cap
 
 		r->barrier = 0;
 		r->error = NULL;
+		memset(r->fring, 0, sizeof(*r->fring));
 		r->run_ns = pass == 0 ? ms * 1000000u / 5 + 1 : ms * 1000000u;
 		r->count = pass == 0 && count ? count / 4 + BATCH : counted ? count : 0;
 		r->counted = counted;
@@ -873,7 +1005,7 @@ static double run_once(const struct variant *v, int w, size_t size, uint32_t cap
 			for (int i = 0; i < 2; i++)
 				rate += (double)a[i].b.pairs / (double)(a[i].b.t1 - a[i].b.t0);
 			ns = 1.0 / rate;
-		} else if (w == 4) {
+		} else if (w >= 4) {
 			uint64_t t0 = a[0].b.t0 < a[1].b.t0 ? a[0].b.t0 : a[1].b.t0;
 			uint64_t t1 = a[0].b.t1 > a[1].b.t1 ? a[0].b.t1 : a[1].b.t1;
 
@@ -891,6 +1023,7 @@ static double run_once(const struct variant *v, int w, size_t size, uint32_t cap
 	v->destroy(r);
 out:
 	free(r->ring_buf);
+	free(r->fring);
 	free(r);
 	return ns;
 }
@@ -1009,8 +1142,8 @@ int main(int argc, char **argv)
 	size_t size = 64;
 	uint32_t cap = 1024;
 	const char *valgrind = NULL, *only = NULL;
-	static double ns[NVAR][5][32], ir[NVAR][5];
-	static char skip[NVAR][5][160];
+	static double ns[NVAR][6][32], ir[NVAR][6];
+	static char skip[NVAR][6][160];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--quick") == 0) {
@@ -1027,9 +1160,12 @@ int main(int argc, char **argv)
 			cap = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--valgrind") == 0 && i + 1 < argc) {
 			valgrind = argv[++i];
+		} else if (strcmp(argv[i], "--magazine") == 0 && i + 1 < argc) {
+			opt_magazine = (uint32_t)strtoul(argv[++i], NULL, 10);
 		} else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
 			only = argv[++i];
 		} else if (strcmp(argv[i], "--workload") == 0 && i + 1 < argc) {
+			/* 1..5 */
 			only_w = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--child") == 0 && i + 5 < argc) {
 			/* Internal: one timed run in this process (started with LD_PRELOAD by run_child()). */
@@ -1057,8 +1193,8 @@ int main(int argc, char **argv)
 					sizeof(why)) < 0;
 		} else {
 			fprintf(stderr,
-				"usage: %s [--quick] [--rounds N] [--ms MS] [--size B] [--cap N] [--valgrind PATH] "
-				"[--only NAME] [--workload 1-4]\n",
+				"usage: %s [--quick] [--rounds N] [--ms MS] [--size B] [--cap N] [--magazine M] "
+				"[--valgrind PATH] [--only NAME] [--workload 1-5]\n",
 				argv[0]);
 			return 2;
 		}
@@ -1078,7 +1214,7 @@ int main(int argc, char **argv)
 #endif
 	/* Rounds interleave the variants: round r runs every variant once, each workload in turn. */
 	for (int round = 0; round < rounds; round++) {
-		for (int w = 1; w <= 4; w++) {
+		for (int w = 1; w <= 5; w++) {
 			if (only_w && w != only_w)
 				continue;
 			for (int vi = 0; vi < NVAR; vi++) {
@@ -1099,27 +1235,42 @@ int main(int argc, char **argv)
 		fprintf(stderr, "round %d/%d done\n", round + 1, rounds);
 	}
 	for (int vi = 0; vi < NVAR; vi++)
-		for (int w = 1; w <= 4; w++)
+		for (int w = 1; w <= 5; w++)
 			ir[vi][w] = -1;
 #ifdef HAVE_VALGRIND_CALLGRIND_H
 	if (valgrind && *valgrind) {
 		for (int vi = 0; vi < NVAR; vi++) {
 			if (only && strcmp(only, variants[vi].name) != 0 && strcmp(variants[vi].name, "null_floor"))
 				continue;
-			for (int w = 1; w <= 4; w++) {
+			for (int w = 1; w <= 5; w++) {
 				if ((only_w && w != only_w) || skip[vi][w][0])
 					continue;
-				ir[vi][w] = callgrind_ir(argv[0], valgrind, vi, w, size, cap, cg_pairs,
-							 w == 3 ? 2 * cg_pairs : cg_pairs);
+				/*
+				 * W3 runs W1's loop on each thread, on a context of its
+				 * own: the same instructions per pair.  (Two threads under
+				 * valgrind run one at a time, so a peer that spins for
+				 * the other, as rte_ring's producers do, never finishes.)
+				 */
+				if (w == 5)
+					continue; /* not counted: the instructions are W4's but for the ring's */
+				if (w == 3) {
+					ir[vi][w] = ir[vi][1] >= 0 || (only_w && only_w != 1)
+							? ir[vi][1]
+							: callgrind_ir(argv[0], valgrind, vi, 1, size, cap, cg_pairs, cg_pairs);
+					continue;
+				}
+				ir[vi][w] = callgrind_ir(argv[0], valgrind, vi, w, size, cap, cg_pairs, cg_pairs);
 			}
 		}
 	}
 #endif
-	for (int w = 1; w <= 4; w++) {
-		static const char *const title[5] = {"", "W1 one thread: get, touch, put",
+	for (int w = 1; w <= 5; w++) {
+		static const char *const title[6] = {"", "W1 one thread: get, touch, put",
 						     "W2 one thread: bulk get 32, touch, bulk put 32",
 						     "W3 two threads x W1, one cache each (ns = 1 / aggregate rate)",
-						     "W4 handoff: get on core 0 -> SPSC ring -> put on core 1 (ns per buffer)"};
+						     "W4 handoff: get on core 0 -> SPSC ring -> put on core 1 (ns per buffer)",
+						     "W5 = W4 through a ring that caches the other side's cursor: the allocators' "
+						     "own share of a handoff (ns per buffer)"};
 		double ref = -1;
 		int ref_vi = -1;
 
