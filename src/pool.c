@@ -885,7 +885,7 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 	return first_err;
 }
 
-int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
+static inline int release_index(struct iobuf_pool *p, uint32_t idx)
 {
 	uint64_t m;
 
@@ -900,6 +900,11 @@ int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
 	return 0;
 }
 
+int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
+{
+	return release_index(p, idx);
+}
+
 void iobuf__pool_refuse(struct iobuf_pool *p, int rc)
 {
 	(void)refuse(p, rc);
@@ -911,7 +916,7 @@ int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
 
 	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
-	rc = iobuf__pool_release_index(p, idx);
+	rc = release_index(p, idx);
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
 	iobuf__pool_give(p, &idx, 1);
