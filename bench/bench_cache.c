@@ -1269,8 +1269,7 @@ int main(int argc, char **argv)
 						     "W2 one thread: bulk get 32, touch, bulk put 32",
 						     "W3 two threads x W1, one cache each (ns = 1 / aggregate rate)",
 						     "W4 handoff: get on core 0 -> SPSC ring -> put on core 1 (ns per buffer)",
-						     "W5 = W4 through a ring that caches the other side's cursor: the allocators' "
-						     "own share of a handoff (ns per buffer)"};
+						     "W5 = W4 through a ring that publishes its cursors in batches (ns per buffer)"};
 		double ref = -1;
 		int ref_vi = -1;
 
