@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * thread.h - what stress tests and benchmarks share: pinning threads to
- * cores, a start barrier, a monotonic clock and a fast per-thread PRNG.
+ * cores, a monotonic clock, a fast per-thread PRNG and an SPSC channel.
  * Header-only; not installed.
  */
 #ifndef IOBUF_TESTS_THREAD_H
@@ -84,6 +84,41 @@ static inline int th_run(int n, void *(*fn)(void *), void *args, size_t arg_size
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
 	return 0;
+}
+
+/*
+ * th_chan: a channel between two threads, a single-producer single-consumer
+ * ring on C11 atomics (not ck_ring, whose inline assembly ThreadSanitizer
+ * cannot see).  The release store of head publishes the slot; the
+ * consumer's acquire load of head pairs with it, and the reverse for tail.
+ */
+#define TH_CHAN 256
+struct th_chan {
+	uint64_t slot[TH_CHAN];
+	uint64_t head; /* written by the producer */
+	uint64_t tail; /* written by the consumer */
+};
+
+static inline bool th_chan_push(struct th_chan *c, uint64_t v)
+{
+	uint64_t h = c->head;
+
+	if (h - __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) == TH_CHAN)
+		return false;
+	c->slot[h % TH_CHAN] = v;
+	__atomic_store_n(&c->head, h + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+static inline bool th_chan_pop(struct th_chan *c, uint64_t *v)
+{
+	uint64_t t = c->tail;
+
+	if (__atomic_load_n(&c->head, __ATOMIC_ACQUIRE) == t)
+		return false;
+	*v = c->slot[t % TH_CHAN];
+	__atomic_store_n(&c->tail, t + 1, __ATOMIC_RELEASE);
+	return true;
 }
 
 #endif /* IOBUF_TESTS_THREAD_H */

@@ -306,44 +306,9 @@ static bool run_mix(uint32_t cap, size_t size, int threads, int k, bool never_em
 
 /* ---- handoff: got on one thread, checked and put on the other ---------- */
 
-/*
- * The channel between the two threads: a single-producer single-consumer
- * ring on C11 atomics (not ck_ring, whose inline assembly ThreadSanitizer
- * cannot see).  The release store of head publishes the slot; the
- * consumer's acquire load of head pairs with it, and the reverse for tail.
- */
-#define CHAN 256
-struct chan {
-	uint64_t slot[CHAN];
-	uint64_t head; /* written by the producer */
-	uint64_t tail; /* written by the consumer */
-};
-
-static bool chan_push(struct chan *c, uint64_t v)
-{
-	uint64_t h = c->head;
-
-	if (h - __atomic_load_n(&c->tail, __ATOMIC_ACQUIRE) == CHAN)
-		return false;
-	c->slot[h % CHAN] = v;
-	__atomic_store_n(&c->head, h + 1, __ATOMIC_RELEASE);
-	return true;
-}
-
-static bool chan_pop(struct chan *c, uint64_t *v)
-{
-	uint64_t t = c->tail;
-
-	if (__atomic_load_n(&c->head, __ATOMIC_ACQUIRE) == t)
-		return false;
-	*v = c->slot[t % CHAN];
-	__atomic_store_n(&c->tail, t + 1, __ATOMIC_RELEASE);
-	return true;
-}
-
 struct handoff {
 	struct iobuf_pool *pool;
-	struct chan chan;
+	struct th_chan chan;
 	uint64_t deadline;
 	uint64_t sent, received;
 	bool done;
@@ -367,7 +332,7 @@ static void *producer(void *arg)
 		if (iobuf_pool_get(ho->pool, &h) != 0)
 			continue;
 		fill(iobuf_pool_buf(ho->pool, h), ho->len, ho->sent);
-		while (!chan_push(&ho->chan, h))
+		while (!th_chan_push(&ho->chan, h))
 			;
 		ho->sent++;
 	}
@@ -383,11 +348,11 @@ static void *consumer(void *arg)
 	for (;;) {
 		uint64_t v = 0;
 
-		if (!chan_pop(&ho->chan, &v)) {
+		if (!th_chan_pop(&ho->chan, &v)) {
 			if (!__atomic_load_n(&ho->done, __ATOMIC_ACQUIRE))
 				continue;
 			/* done is set after the last push: done, then empty, means drained. */
-			if (!chan_pop(&ho->chan, &v))
+			if (!th_chan_pop(&ho->chan, &v))
 				break;
 		}
 		{
