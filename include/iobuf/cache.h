@@ -155,7 +155,8 @@ IOBUF_API struct iobuf_cache *iobuf_cache_create(struct iobuf_set *set, const st
  *
  * As iobuf_cache_create(); the raw-index calls (iobuf_cache_get_index()...)
  * work on this form only.  Returns the cache, or NULL with *@err -EINVAL
- * (NULL @pool, unknown flags) or -ENOMEM.  Blocking; thread-safe.
+ * (NULL @pool, unknown flags) or -ENOMEM.  Orders nothing.  Blocking (it
+ * allocates); thread-safe.
  */
 IOBUF_API struct iobuf_cache *iobuf_cache_create_pool(struct iobuf_pool *pool, const struct iobuf_cache_config *cfg,
 						      int *err);
@@ -185,7 +186,7 @@ IOBUF_API int iobuf_cache_flush(struct iobuf_cache *cache);
  *
  * @tier is the tier of a set-bound cache, or the pool's tag for a
  * pool-bound one.  Returns the count (0 .. 2 x magazine), or -EINVAL.
- * Owner thread only; wait-free.
+ * Orders nothing.  Owner thread only; wait-free.
  */
 IOBUF_API int iobuf_cache_count(const struct iobuf_cache *cache, int tier);
 
