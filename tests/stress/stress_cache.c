@@ -40,38 +40,12 @@
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
 
+#include "../common/tap.h"
 #include "../common/thread.h"
 #include "pool.h"
 
 #define MAX_THREADS 4
 #define MAX_HOLD 64
-
-static int tap_n;
-static int failures;
-
-#define CHECK(cond, ...)                                                       \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "# FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                          \
-			fprintf(stderr, "\n");                                 \
-			__atomic_fetch_add(&failures, 1, __ATOMIC_RELAXED);    \
-			return false;                                          \
-		}                                                              \
-	} while (0)
-
-static void tap(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tap(bool ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%s %d - ", ok ? "ok" : "not ok", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-}
 
 /* ---- the mix ---------------------------------------------------------------------- */
 
