@@ -12,6 +12,7 @@
 #include <iobuf/arena.h>
 #include <iobuf/iov.h>
 #include <iobuf/scq.h>
+#include <iobuf/slot.h>
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
 #include <iobuf/cache.h>
