@@ -420,6 +420,22 @@ static __attribute__((noinline, cold)) void note_wrap(struct iobuf_pool *p, uint
 	iobuf__store_32(&p->wraps[idx], iobuf__load_32(&p->wraps[idx]) + 1);
 }
 
+/*
+ * A release of @gen refused as stale: -ESTALE when slot @idx has issued
+ * @gen (it lies between the slot's first generation and the one it holds
+ * now), else -EINVAL: a generation this slot never had is another owner's
+ * handle that shares our owner id (iobuf/slot.h).  Once a slot wrapped,
+ * every generation has been issued: -ESTALE.
+ */
+static __attribute__((noinline, cold)) int stale_or_foreign(const struct iobuf_pool *p, uint32_t idx, uint32_t gen)
+{
+	uint32_t now = iobuf__slot_load(&p->shape.slot[idx]);
+
+	if (iobuf__load_32(&p->wraps[idx]) == 0 && gen - p->gen_base > now - p->gen_base)
+		return -EINVAL;
+	return -ESTALE;
+}
+
 static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 {
 	uint32_t idx = iobuf__handle_index_for(h, p->shape.stamp), gen = iobuf_handle_generation(h);
@@ -430,7 +446,7 @@ static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 		return refuse(p, -EINVAL);
 	rc = iobuf__slot_release(&p->shape.slot[idx], gen);
 	if (IOBUF_UNLIKELY(rc < 0))
-		return refuse(p, rc);
+		return refuse(p, rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc);
 	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
 		note_wrap(p, idx);
 	mark_free(p, idx);
@@ -1062,6 +1078,8 @@ int iobuf_pool_ready_fd(struct iobuf_pool *p)
 	have = iobuf__load_int_acq(&p->ready_fd);
 	if (have >= 0)
 		return have;
+	if (iobuf__handle_of_set(p->shape.stamp))
+		return -EINVAL; /* a set's pool has the set's fd (iobuf_set_ready_fd()) */
 	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -1071,11 +1089,10 @@ int iobuf_pool_ready_fd(struct iobuf_pool *p)
 	return have;
 }
 
-int iobuf__pool_adopt_ready_fd(struct iobuf_pool *p, int fd)
+void iobuf__pool_adopt_ready_fd(struct iobuf_pool *p, int fd)
 {
-	int have = install_ready_fd(p, fd, false);
-
-	return have == fd ? 0 : -EBUSY;
+	/* A set's pools make no fd of their own (iobuf_pool_ready_fd()), so this one is the first. */
+	(void)install_ready_fd(p, fd, false);
 }
 
 /* ---- accessors and stats --------------------------------------------------- */

@@ -104,10 +104,7 @@ void iobuf__pool_refuse(struct iobuf_pool *pool, int rc);
 
 /* ---- a set's readiness fd ------------------------------------------------ */
 
-/*
- * Use @fd (an eventfd the set owns) as the pool's readiness fd.  Returns 0,
- * or -EBUSY when the pool already has one of its own.
- */
-int iobuf__pool_adopt_ready_fd(struct iobuf_pool *pool, int fd);
+/* Use @fd (an eventfd the set owns) as the readiness fd of a set's pool. */
+void iobuf__pool_adopt_ready_fd(struct iobuf_pool *pool, int fd);
 
 #endif /* IOBUF_SRC_POOL_H */

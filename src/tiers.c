@@ -271,8 +271,8 @@ int iobuf_set_ready_fd(struct iobuf_set *s)
 		return none;
 	}
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
-		if (s->pool[t] && iobuf__pool_adopt_ready_fd(s->pool[t], fd) < 0)
-			return -EBUSY;
+		if (s->pool[t])
+			iobuf__pool_adopt_ready_fd(s->pool[t], fd);
 	return fd;
 }
 

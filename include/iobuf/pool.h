@@ -73,7 +73,7 @@ struct iobuf_pool_config {
 /* A snapshot of a pool's counters; see iobuf_pool_stats(). */
 struct iobuf_pool_stats {
 	uint32_t capacity;
-	uint32_t free;       /* in the free queue */
+	uint32_t free;       /* in the free queue or the depot */
 	uint32_t cached;     /* held by caches (iobuf/cache.h) */
 	uint32_t in_use;     /* handed out to owners */
 	uint32_t high_water_sampled; /* the most buffers seen out of the free queue and depot
@@ -178,10 +178,10 @@ IOBUF_API int iobuf_pool_get_wait(struct iobuf_pool *pool, iobuf_handle_t *h, in
  * wake-up is lost (edge W2 in doc/design.md); the fd may be readable
  * when the buffer it announced was taken by another get first, so a get
  * after it can still return -ENOBUFS (arming it again).  A pool of a set
- * uses the set's fd (iobuf_set_ready_fd()).
+ * has the set's fd: this returns it once iobuf_set_ready_fd() made it.
  *
- * Returns the fd (>= 0), -EINVAL for NULL, or eventfd(2)'s error (-EMFILE,
- * -ENFILE, -ENOMEM).  Any thread; a system call on the first call only.
+ * Returns the fd (>= 0), -EINVAL for NULL or for a set's pool before
+ * iobuf_set_ready_fd(), or eventfd(2)'s error (-EMFILE, -ENFILE, -ENOMEM).  Any thread; a system call on the first call only.
  */
 IOBUF_API int iobuf_pool_ready_fd(struct iobuf_pool *pool);
 
@@ -193,7 +193,8 @@ IOBUF_API int iobuf_pool_ready_fd(struct iobuf_pool *pool);
  * iobuf/slot.h for what "another" can tell); -EALREADY when @h was
  * already put (a double put); -ESTALE when its buffer was handed out
  * again since.  Of two puts of one handle, on any threads, through the
- * pool or any caches, exactly one returns 0.  A refused put changes
+ * pool or any caches, exactly one returns 0 (unless one goes through a
+ * cache made with IOBUF_CACHE_UNSAFE_PUTS).  A refused put changes
  * nothing but the refusal counters.  A successful put releases the
  * buffer's bytes to the next get of it.  Any thread; lock-free.
  */

@@ -39,10 +39,12 @@
  * process-wide state of the library), sets and standalone pools counting
  * apart: any two sets, any two pools among 16 created one after the
  * other, and any set and any pool, are told apart every time.  Beyond
- * that two owners may share an id; a handle of one is then accepted by
- * the other only if its generation also matches a live slot there, and
- * each pool starts its generations at a value of its own, so that takes
- * odds of about 2^-31 per call.  A handle is never 0 (its generation is
+ * that two owners may share an id.  Each pool starts its generations at a
+ * value of its own, so a handle of the other owner then carries a
+ * generation the slot never issued, and is refused with -EINVAL all the
+ * same (a slot that has wrapped, or has issued that generation, says
+ * -ESTALE); it is accepted only if its generation is the one the slot
+ * holds, odds of about 2^-31 per call.  A handle is never 0 (its generation is
  * odd), and a generation matches a stale handle again only after 2^31
  * hand-outs of its slot.
  *

@@ -185,8 +185,9 @@ IOBUF_API size_t iobuf_handle_capacity(iobuf_handle_t h);
  * As iobuf_pool_ready_fd(), for all the set's pools at once: it becomes
  * readable when any tier that a get found empty has buffers again (get
  * again on the tiers you need).  The set owns it (closed by destroy).
- * Returns the fd, -EINVAL for NULL, -EBUSY when a pool of the set already
- * made its own fd with iobuf_pool_ready_fd(), or eventfd(2)'s error.
+ * iobuf_pool_ready_fd() on one of the set's pools returns this fd once it
+ * exists (-EINVAL before: a set's pool makes no fd of its own).  Returns
+ * the fd, -EINVAL for NULL, or eventfd(2)'s error.
  * Any thread; a system call on the first call only.
  */
 IOBUF_API int iobuf_set_ready_fd(struct iobuf_set *set);
