@@ -301,6 +301,7 @@ static void *rest_main(void *arg)
 	iobuf_handle_t held[HOLD];
 	uint32_t nheld = 0;
 	uint64_t seed = 0xabcdef12345 + (uint64_t)me->id;
+	bool stop;
 
 	th_pin(me->id);
 	me->ok = true;
@@ -314,6 +315,8 @@ static void *rest_main(void *arg)
 		if (!me->ok || (me->id == 0 && th_now_ns() > r->deadline))
 			__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
 		barrier_wait(&r->bar, &me->sense); /* everyone stopped, no call in flight */
+		/* Read between the barriers: nobody writes stop until both passed the next one. */
+		stop = __atomic_load_n(&r->stop, __ATOMIC_RELAXED);
 		if (me->id == 0) {
 			struct iobuf_pool_stats st;
 			uint32_t in_use = r->held[0] + r->held[1], cached = r->cached[0] + r->cached[1];
@@ -330,7 +333,7 @@ static void *rest_main(void *arg)
 			}
 		}
 		barrier_wait(&r->bar, &me->sense);
-		if (__atomic_load_n(&r->stop, __ATOMIC_RELAXED))
+		if (stop)
 			break;
 	}
 	for (uint32_t i = 0; i < nheld; i++)
