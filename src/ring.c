@@ -57,23 +57,19 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <iobuf/ring.h>
 #include <iobuf/tiers.h>
 
 #include "atomic.h"
 #include "util.h"
+#include "wait.h"
 
 /* A reader slot without a reader: larger than any sequence, so min() skips it. */
 #define RING_FREE UINT64_MAX
@@ -167,14 +163,6 @@ static inline struct iobuf__ring_reader *ring_reader(struct iobuf_ring *ring, in
 	return &ring->readers[id];
 }
 
-static int64_t ring_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Copy a lossy entry in or out as relaxed atomic words (the slot is 8-aligned). */
 static void ring_copy_in(uint64_t *dst, const unsigned char *src, uint32_t size)
 {
@@ -207,30 +195,13 @@ static void ring_copy_out(unsigned char *dst, const uint64_t *src, uint32_t size
 
 /* ---- futex ------------------------------------------------------------------ */
 
-/* Sleep while *word == val, until @deadline (CLOCK_MONOTONIC ns; NULL: none). */
-static int ring_futex_wait(uint32_t *word, uint32_t val, const int64_t *deadline)
-{
-	struct timespec ts, *tsp = NULL;
-
-	if (deadline) {
-		ts.tv_sec = (time_t)(*deadline / 1000000000);
-		ts.tv_nsec = (long)(*deadline % 1000000000);
-		tsp = &ts;
-	}
-	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY) == 0)
-		return 0;
-	/* EAGAIN: the word moved before we slept; EINTR: a signal.  Both re-check. */
-	return errno == ETIMEDOUT ? -ETIMEDOUT : 0;
-}
-
 /* After storing progress and a seq_cst fence: wake whoever sleeps on @f. */
 static void ring_wake_fenced(struct iobuf__ring_futex *f)
 {
 	if (iobuf__load_32(&f->waiters) == 0)
 		return;
 	/* R5: pairs with A5 in ring_sleep(): a sleeper that reads the bumped word sees our progress. */
-	iobuf__faa_32_acqrel(&f->word, 1);
-	syscall(SYS_futex, &f->word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	iobuf__futex_bump_wake(&f->word);
 }
 
 /* After storing progress: wake whoever sleeps on @f (the waker side of D1/D2). */
@@ -876,7 +847,7 @@ static int ring_attempt(struct ring_op *op)
 }
 
 /* Announce, re-check, sleep.  -EAGAIN after a wake-up; a result; or -ETIMEDOUT. */
-static int ring_sleep(struct ring_op *op, const int64_t *deadline)
+static int ring_sleep(struct ring_op *op, uint64_t deadline)
 {
 	struct iobuf_ring *ring = op->ring;
 	struct iobuf__ring_futex *f;
@@ -894,8 +865,9 @@ static int ring_sleep(struct ring_op *op, const int64_t *deadline)
 	word = iobuf__load_32_acq(&f->word);
 	rc = ring_attempt(op);
 	if (rc == -EAGAIN) {
-		rc = ring_futex_wait(&f->word, word, deadline);
-		if (rc == 0)
+		/* -EAGAIN (the word moved), -EINTR, a wake-up: look again; or -ETIMEDOUT. */
+		rc = iobuf__futex_wait_until(&f->word, word, deadline);
+		if (rc != -ETIMEDOUT)
 			rc = -EAGAIN;
 	}
 	iobuf__faa_32(&f->waiters, UINT32_MAX); /* minus one */
@@ -904,8 +876,7 @@ static int ring_sleep(struct ring_op *op, const int64_t *deadline)
 
 static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t timeout_ns)
 {
-	int64_t deadline = 0;
-	bool forever = timeout_ns < 0;
+	uint64_t deadline;
 	int rc;
 
 	rc = ring_attempt(op);
@@ -913,14 +884,7 @@ static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t ti
 		return rc;
 	if (timeout_ns == 0)
 		return -ETIMEDOUT;
-	if (!forever) {
-		int64_t now = ring_now_ns();
-
-		if (timeout_ns > INT64_MAX - now)
-			forever = true;
-		else
-			deadline = now + timeout_ns;
-	}
+	deadline = iobuf__deadline_after(timeout_ns);
 	for (uint32_t i = 1;; i++) {
 		bool spinning = i <= spins || how == IOBUF_RING_SPIN;
 
@@ -929,7 +893,7 @@ static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t ti
 		} else if (how == IOBUF_RING_YIELD) {
 			sched_yield();
 		} else {
-			rc = ring_sleep(op, forever ? NULL : &deadline);
+			rc = ring_sleep(op, deadline);
 			if (rc == -ETIMEDOUT)
 				break;
 			if (rc != -EAGAIN)
@@ -938,7 +902,7 @@ static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t ti
 		rc = ring_attempt(op);
 		if (rc != -EAGAIN)
 			return rc;
-		if (!forever && (!spinning || (i & 63) == 0) && ring_now_ns() >= deadline)
+		if ((!spinning || (i & 63) == 0) && iobuf__deadline_passed(deadline))
 			break;
 		if (i == UINT32_MAX)
 			i = spins; /* keep counting past the spin phase */
