@@ -65,9 +65,9 @@
 #include <string.h>
 
 #include <iobuf/ring.h>
-#include <iobuf/tiers.h>
 
 #include "atomic.h"
+#include "ring.h"
 #include "util.h"
 #include "wait.h"
 
@@ -123,7 +123,6 @@ struct iobuf_ring {
 	unsigned notify; /* NOTIFY_*: the slow half of publish and release */
 	void (*on_retire)(void *ctx, uint64_t seq, void *entry);
 	void *retire_ctx;
-	struct iobuf_set *set; /* a bcast ring's set (iobuf_ring_create_bcast()) */
 
 	/* Published cursor: written by the writer, read by every reader. */
 	_Alignas(IOBUF_CACHELINE) uint64_t cursor;
@@ -401,37 +400,6 @@ fail:
 out:
 	if (err)
 		*err = rc;
-	return ring;
-}
-
-/* The hook of a bcast ring: the entry is a handle of the ring's set; put it back. */
-static void ring_put_handle(void *set, uint64_t seq, void *entry)
-{
-	iobuf_handle_t h;
-
-	(void)seq;
-	memcpy(&h, entry, sizeof(h));
-	/* A refusal (a handle broadcast twice, or put by its owner too) is counted by the pool. */
-	(void)iobuf_put(set, h);
-}
-
-struct iobuf_ring *iobuf_ring_create_bcast(const struct iobuf_ring_config *cfg, struct iobuf_set *set, int *err)
-{
-	struct iobuf_ring_config c;
-	struct iobuf_ring *ring;
-
-	if (cfg == NULL || set == NULL || cfg->entry_size != sizeof(iobuf_handle_t) ||
-	    cfg->mode != IOBUF_RING_LOSSLESS || cfg->on_retire != NULL || cfg->retire_ctx != NULL) {
-		if (err)
-			*err = -EINVAL;
-		return NULL;
-	}
-	c = *cfg;
-	c.on_retire = ring_put_handle;
-	c.retire_ctx = set;
-	ring = iobuf_ring_create(&c, err);
-	if (ring)
-		ring->set = set;
 	return ring;
 }
 
@@ -986,25 +954,19 @@ uint64_t iobuf_ring_reclaimed(const struct iobuf_ring *ring)
 	return iobuf__load_64_acq(&ring->reclaim) >> 1;
 }
 
-/* ---- broadcasting pooled buffers ---------------------------------------------------- */
+/* ---- for the layers above (src/ring.h) ------------------------------------------------ */
 
-int iobuf_ring_bcast(struct iobuf_ring *ring, const iobuf_handle_t *hs, int n, int64_t timeout_ns)
+void *iobuf__ring_retire_ctx(const struct iobuf_ring *ring, void (*hook)(void *ctx, uint64_t seq, void *entry))
 {
-	uint64_t seq;
-	int rc;
+	return ring != NULL && hook != NULL && ring->on_retire == hook ? ring->retire_ctx : NULL;
+}
 
-	if (ring == NULL || ring->set == NULL || hs == NULL || n < 1 || (uint64_t)n > ring->capacity)
-		return -EINVAL;
-	/* Entries publish in order: ours could not go out before the writer's own pending claim. */
-	if (ring->claimed != ring->published)
-		return -EINVAL;
-	for (int i = 0; i < n; i++)
-		if (iobuf_buf(ring->set, hs[i]) == NULL)
-			return -EINVAL; /* not a live handle of the set: nothing published */
-	rc = iobuf_ring_claim(ring, n, &seq, timeout_ns);
-	if (rc < 0)
-		return rc;
-	for (int i = 0; i < n; i++)
-		memcpy(iobuf_ring_entry(ring, seq + (uint64_t)i), &hs[i], sizeof(hs[i]));
-	return iobuf_ring_publish(ring, seq, n);
+uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring)
+{
+	return ring->capacity;
+}
+
+uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring)
+{
+	return ring->claimed - ring->published;
 }

@@ -39,6 +39,7 @@
 #include <string.h>
 
 #include <iobuf/ring.h>
+#include <iobuf/ring_bcast.h>
 #include <iobuf/tiers.h>
 
 #include "../common/thread.h"
