@@ -33,7 +33,12 @@
  * sees the progress or the waker sees the waiter (D1/D2); a bump between
  * the sleeper's read of the word and its FUTEX_WAIT makes the wait return
  * at once.  So no wake-up is lost, and a publish makes a system call only
- * when somebody sleeps.
+ * when somebody sleeps.  Which word a reader needs depends on its
+ * dependencies, which a control call may change while it goes to sleep:
+ * it chooses the word from one snapshot, takes the one that counts after
+ * its announcement and fence, withdraws if that needs the other word, and
+ * re-checks with that same snapshot; set_deps stores, fences and wakes
+ * both words, so a sleeper whose snapshot missed the change is woken (D7).
  *
  * Retiring (a lossless ring with on_retire): the word "reclaim" holds
  * reclaimed << 1 | RECLAIM_BUSY.  Entries below "reclaimed" went through
@@ -145,6 +150,21 @@ struct iobuf_ring {
 };
 
 _Static_assert(offsetof(struct iobuf_ring, slots) == 0, "iobuf_ring_entry() reads the head");
+
+#ifdef IOBUF_RING_STEPS
+void (*iobuf__ring_step_hook)(struct iobuf_ring *ring, int reader, enum iobuf__ring_step step,
+			      enum iobuf__ring_word word);
+
+/* A test stops the waiter of @op here (src/ring.h). */
+#define RING_STEP(op, step, f)                                                                                         \
+	do {                                                                                                           \
+		if (iobuf__ring_step_hook)                                                                             \
+			iobuf__ring_step_hook((op)->ring, (op)->reader, (step),                                        \
+					      (f) == &(op)->ring->rel ? IOBUF__RING_WORD_REL : IOBUF__RING_WORD_PUB);  \
+	} while (0)
+#else
+#define RING_STEP(op, step, f) ((void)0)
+#endif
 
 /* ---- small helpers -------------------------------------------------------- */
 
@@ -579,7 +599,13 @@ int iobuf_ring_reader_set_deps(struct iobuf_ring *ring, int reader, const int *d
 out:
 	pthread_mutex_unlock(&ring->lock);
 	if (rc == 0 && ring->may_block) {
-		/* The reader may sleep on the other word now; let it look again. */
+		/*
+		 * The reader may need the other word now.  D7: pairs with the
+		 * fence in ring_sleep(): our store of the dependencies before
+		 * the load of each waiter count.  A sleeper whose snapshot
+		 * after its announcement missed the store is seen here and
+		 * woken, whichever word it chose; one that saw it chose by it.
+		 */
 		ring_wake(&ring->pub);
 		ring_wake(&ring->rel);
 	}
@@ -687,13 +713,15 @@ int iobuf_ring_publish(struct iobuf_ring *ring, uint64_t seq, int n)
 
 /* ---- readers ------------------------------------------------------------------ */
 
-int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64_t *missed)
+/*
+ * iobuf_ring_poll() of a valid reader @r, with @deps a snapshot of its
+ * dependencies.  Inline: the public poll stays one function.
+ */
+static inline __attribute__((always_inline)) int ring_poll(struct iobuf_ring *ring, struct iobuf__ring_reader *r,
+							   uint64_t deps, uint64_t *first, uint64_t *missed)
 {
-	struct iobuf__ring_reader *r = ring_reader(ring, reader);
-	uint64_t pos, c, barrier, deps;
+	uint64_t pos, c, barrier;
 
-	if (IOBUF_UNLIKELY(r == NULL || first == NULL))
-		return -EINVAL;
 	if (missed)
 		*missed = 0;
 	pos = r->pos;
@@ -727,7 +755,6 @@ int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64
 		}
 	}
 	barrier = c;
-	deps = iobuf__load_64(&r->deps);
 	while (deps) {
 		int i = __builtin_ctzll(deps);
 		/* A4: pairs with R2 in iobuf_ring_release(): the upstream reader is done. */
@@ -743,6 +770,15 @@ int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64
 	if (barrier > r->avail)
 		r->avail = barrier;
 	return (int)(barrier - pos);
+}
+
+int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64_t *missed)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+
+	if (IOBUF_UNLIKELY(r == NULL || first == NULL))
+		return -EINVAL;
+	return ring_poll(ring, r, iobuf__load_64(&r->deps), first, missed);
 }
 
 int iobuf_ring_read(struct iobuf_ring *ring, int reader, uint64_t seq, void *dst)
@@ -803,41 +839,89 @@ struct ring_op {
 	uint64_t *missed;
 };
 
-/* 0 or a result to return; -EAGAIN when not ready yet. */
-static int ring_attempt(struct ring_op *op)
+/*
+ * One attempt, a reader's with @deps as the snapshot of its dependencies:
+ * 0 or a result to return; -EAGAIN when not ready yet.  The reader was
+ * checked by iobuf_ring_wait(), and nothing removes it meanwhile.
+ */
+static int ring_attempt_deps(struct ring_op *op, uint64_t deps)
 {
 	int rc;
 
 	if (op->reader < 0)
 		return iobuf_ring_try_claim(op->ring, op->n, op->seq);
-	rc = iobuf_ring_poll(op->ring, op->reader, op->seq, op->missed);
+	rc = ring_poll(op->ring, &op->ring->readers[op->reader], deps, op->seq, op->missed);
 	return rc == 0 ? -EAGAIN : rc;
 }
 
-/* Announce, re-check, sleep.  -EAGAIN after a wake-up; a result; or -ETIMEDOUT. */
+static int ring_attempt(struct ring_op *op)
+{
+	return ring_attempt_deps(op, op->reader < 0 ? 0 : iobuf__load_64(&op->ring->readers[op->reader].deps));
+}
+
+/* The futex word a waiter sleeps on: the writer (@r NULL) and dependent readers "rel", others "pub". */
+static struct iobuf__ring_futex *ring_futex_for(struct iobuf_ring *ring, const struct iobuf__ring_reader *r,
+						uint64_t deps)
+{
+	return r == NULL || deps != 0 ? &ring->rel : &ring->pub;
+}
+
+/*
+ * Announce, re-check, sleep.  -EAGAIN after a wake-up, or when the word
+ * must be chosen again; a result; or -ETIMEDOUT.
+ *
+ * Which word a reader sleeps on depends on its dependencies, which
+ * iobuf_ring_reader_set_deps() may change at any time.  The word is chosen
+ * from a first snapshot; the snapshot that counts is the one taken after
+ * the announcement (D7).  If it needs the other word, we withdraw and the
+ * caller looks again; else the re-check polls with that same snapshot, so
+ * the word we sleep on is the one the condition we checked needs.  A
+ * set_deps whose store that snapshot missed sees our announcement (D7)
+ * and wakes both words.
+ */
 static int ring_sleep(struct ring_op *op, uint64_t deadline)
 {
 	struct iobuf_ring *ring = op->ring;
+	struct iobuf__ring_reader *r = op->reader < 0 ? NULL : &ring->readers[op->reader];
 	struct iobuf__ring_futex *f;
+	uint64_t deps = 0;
 	uint32_t word;
 	int rc;
 
-	if (op->reader < 0 || iobuf__load_64(&ring->readers[op->reader].deps) != 0)
-		f = &ring->rel; /* waiting for some reader's release */
-	else
-		f = &ring->pub; /* waiting for the cursor */
+	if (r)
+		deps = iobuf__load_64(&r->deps);
+	f = ring_futex_for(ring, r, deps);
+	RING_STEP(op, IOBUF__RING_STEP_WORD, f);
 	iobuf__faa_32(&f->waiters, 1);
-	/* D1/D2: pairs with the fence in ring_wake(): the announcement before the re-check. */
+	/*
+	 * D1/D2/D5/D7: pairs with the fences of the wakers (ring_wake(),
+	 * ring_published(), ring_released(), ring_retire()): the announcement
+	 * before the re-check.
+	 */
 	iobuf__fence_seq_cst();
-	/* A5: pairs with R5 in ring_wake(). */
+	/* A5: pairs with R5 in ring_wake_fenced(). */
 	word = iobuf__load_32_acq(&f->word);
-	rc = ring_attempt(op);
+	if (r) {
+		/*
+		 * D7: pairs with the fence in ring_wake() after the store of
+		 * iobuf_ring_reader_set_deps(): the snapshot after our
+		 * announcement (and after A5: a bump we read implies its store).
+		 */
+		deps = iobuf__load_64(&r->deps);
+		if (ring_futex_for(ring, r, deps) != f) {
+			rc = -EAGAIN;
+			goto out;
+		}
+	}
+	rc = ring_attempt_deps(op, deps);
 	if (rc == -EAGAIN) {
+		RING_STEP(op, IOBUF__RING_STEP_SLEEP, f);
 		/* -EAGAIN (the word moved), -EINTR, a wake-up: look again; or -ETIMEDOUT. */
 		rc = iobuf__futex_wait_until(&f->word, word, deadline);
 		if (rc != -ETIMEDOUT)
 			rc = -EAGAIN;
 	}
+out:
 	iobuf__faa_32(&f->waiters, UINT32_MAX); /* minus one */
 	return rc;
 }

@@ -23,4 +23,28 @@ uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring);
 /* How many entries the writer claimed and has not published.  The writer only. */
 uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring);
 
+#ifdef IOBUF_RING_STEPS
+/*
+ * Test hooks, compiled in only when ring.c is built with -DIOBUF_RING_STEPS
+ * (tests/unit/test_ring_steps.c): the points of a waiting call where a test
+ * stops the waiter and acts from another thread, so that an interleaving
+ * is replayed exactly instead of hoped for.  The hook runs in the waiter's
+ * thread; @reader is -1 for the writer's claim, @word the futex word the
+ * waiter chose.
+ */
+enum iobuf__ring_step {
+	IOBUF__RING_STEP_WORD,	/* chose its futex word; not yet announced on it */
+	IOBUF__RING_STEP_SLEEP, /* its re-check found nothing: about to FUTEX_WAIT */
+};
+
+enum iobuf__ring_word {
+	IOBUF__RING_WORD_PUB, /* "pub": waiting for the cursor */
+	IOBUF__RING_WORD_REL, /* "rel": waiting for a release */
+};
+
+/* Called at each step when not NULL.  Set it before the threads start. */
+extern void (*iobuf__ring_step_hook)(struct iobuf_ring *ring, int reader, enum iobuf__ring_step step,
+				     enum iobuf__ring_word word);
+#endif
+
 #endif /* IOBUF_SRC_RING_H */

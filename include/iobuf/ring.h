@@ -231,7 +231,11 @@ IOBUF_API int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader);
  * on itself); on error the old dependencies stay.
  *
  * Orders: the reader's next poll uses the new barrier; entries it already
- * polled are not taken back.  Sleeping readers are woken to re-check.
+ * polled are not taken back.  Sleeping readers are woken to re-check; a
+ * reader going to sleep meanwhile waits by the old dependencies or by the
+ * new ones, and is woken by what makes its entries readable under the
+ * ones it last checked (D7: a release of a new dependency, or a publish
+ * once it has none).
  * Any thread; blocking (mutex).
  */
 IOBUF_API int iobuf_ring_reader_set_deps(struct iobuf_ring *ring, int reader, const int *deps, int ndeps);
