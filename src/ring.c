@@ -65,7 +65,9 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1053,4 +1055,42 @@ uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring)
 uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring)
 {
 	return ring->claimed - ring->published;
+}
+
+void iobuf__ring_dump(const struct iobuf_ring *ring, FILE *out, const char *prefix)
+{
+	static const char *const waits[] = {"spin", "yield", "block"};
+	/* Relaxed loads throughout: a diagnostic snapshot orders nothing. */
+	uint64_t reclaim = iobuf__load_64(&ring->reclaim);
+
+	fprintf(out,
+		"%sring %p: %s, capacity %" PRIu64 ", entry %" PRIu32 " bytes, %d reader slots (%" PRIu32
+		" active), wait %s%s%s\n",
+		prefix, (const void *)ring, ring->mode == IOBUF_RING_LOSSY ? "lossy" : "lossless", ring->capacity,
+		ring->entry_size, ring->max_readers, iobuf__load_32(&ring->nactive), waits[ring->wait],
+		ring->may_block ? ", may block" : "", ring->on_retire ? ", retiring" : "");
+	fprintf(out, "%s  cursor %" PRIu64 "; writer: claimed %" PRIu64 ", published %" PRIu64 ", gate %" PRIu64 "\n",
+		prefix, iobuf__load_64(&ring->cursor), iobuf__load_64(&ring->claimed), iobuf__load_64(&ring->published),
+		iobuf__load_64(&ring->gate));
+	if (ring->on_retire)
+		fprintf(out, "%s  reclaimed %" PRIu64 "%s\n", prefix, reclaim >> 1,
+			reclaim & RECLAIM_BUSY ? ", a retirer holds the word" : ", the word is free");
+	fprintf(out,
+		"%s  futex pub: word %" PRIu32 ", waiters %" PRIu32 "; rel: word %" PRIu32 ", waiters %" PRIu32 "\n",
+		prefix, iobuf__load_32(&ring->pub.word), iobuf__load_32(&ring->pub.waiters),
+		iobuf__load_32(&ring->rel.word), iobuf__load_32(&ring->rel.waiters));
+	for (int i = 0; i < ring->max_readers; i++) {
+		const struct iobuf__ring_reader *r = &ring->readers[i];
+		uint64_t seq = iobuf__load_64(&r->seq);
+
+		if (seq == RING_FREE) {
+			fprintf(out, "%s  reader %d: free\n", prefix, i);
+			continue;
+		}
+		fprintf(out,
+			"%s  reader %d: seq %" PRIu64 ", pos %" PRIu64 ", avail %" PRIu64 ", deps %#" PRIx64
+			", wait %s, spins %" PRIu32 "\n",
+			prefix, i, seq, iobuf__load_64(&r->pos), iobuf__load_64(&r->avail), iobuf__load_64(&r->deps),
+			(unsigned)r->wait <= IOBUF_RING_BLOCK ? waits[r->wait] : "?", r->spins);
+	}
 }

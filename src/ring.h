@@ -7,6 +7,7 @@
 #define IOBUF_SRC_RING_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <iobuf/ring.h>
 
@@ -22,6 +23,17 @@ uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring);
 
 /* How many entries the writer claimed and has not published.  The writer only. */
 uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring);
+
+/*
+ * Print @ring's state to @out, each line starting with @prefix: the
+ * cursor, the writer's claimed, published and gate counts, the reclaim
+ * word, both futex words with their waiter counts, and every reader slot
+ * (sequence, position, polled end, dependencies, strategy).  For a
+ * watchdog that found a run stuck: it reads the words while their owners
+ * may be writing them, so the lines are a snapshot, not one instant (and
+ * ThreadSanitizer may report those reads).
+ */
+void iobuf__ring_dump(const struct iobuf_ring *ring, FILE *out, const char *prefix);
 
 #ifdef IOBUF_RING_STEPS
 /*
