@@ -15,9 +15,12 @@
  * lost: with dependencies added, the reader sleeps on "pub" while the
  * release it waits for wakes only "rel" (and the writer, gated on it,
  * waits too); with dependencies removed, it sleeps on "rel" while the
- * publish wakes only "pub".  Each test waits for the reader to return,
- * bounded by a watchdog: a lost wake-up fails the test instead of hanging
- * it (and is then undone, so the test still cleans up).
+ * publish wakes only "pub".  Then each waker, acting only once its sleeper
+ * is known to be going to sleep: a publish wakes a reader, a release its
+ * dependent and the writer, a leave the writer, set_deps a reader it made
+ * ready.  Each test waits for the sleeper to return, bounded by a
+ * watchdog: a lost wake-up fails the test instead of hanging it (and is
+ * then undone, so the test still cleans up).
  */
 #include "config.h"
 
@@ -124,7 +127,7 @@ static void let_go(void)
 
 struct waiter {
 	struct iobuf_ring *ring;
-	int reader;
+	int reader; /* -1: the writer, claiming one entry */
 	uint64_t first;
 	int rc;
 };
@@ -133,7 +136,10 @@ static void *waiter_main(void *arg)
 {
 	struct waiter *w = arg;
 
-	w->rc = iobuf_ring_wait(w->ring, w->reader, &w->first, NULL, IOBUF_RING_FOREVER);
+	if (w->reader < 0)
+		w->rc = iobuf_ring_claim(w->ring, 1, &w->first, IOBUF_RING_FOREVER);
+	else
+		w->rc = iobuf_ring_wait(w->ring, w->reader, &w->first, NULL, IOBUF_RING_FOREVER);
 	pthread_mutex_lock(&S.lock);
 	S.done = 1;
 	pthread_cond_broadcast(&S.cond);
@@ -141,20 +147,35 @@ static void *waiter_main(void *arg)
 	return NULL;
 }
 
-static struct iobuf_ring *mk(uint32_t cap, int readers)
+static void hook_count(void *ctx, uint64_t seq, void *entry)
+{
+	(void)seq;
+	(void)entry;
+	++*(int *)ctx;
+}
+
+/* A blocking lossless ring; with @retired, one whose hook counts retired entries there. */
+static struct iobuf_ring *mk_hook(uint32_t cap, int readers, int *retired)
 {
 	struct iobuf_ring_config c = {.capacity = cap,
 				      .entry_size = 8,
 				      .mode = IOBUF_RING_LOSSLESS,
 				      .max_readers = readers,
 				      .wait = IOBUF_RING_BLOCK,
-				      .spins = 1};
+				      .spins = 1,
+				      .on_retire = retired ? hook_count : NULL,
+				      .retire_ctx = retired};
 	int err = 1;
 	struct iobuf_ring *r = iobuf_ring_create(&c, &err);
 
 	assert_non_null(r);
 	assert_int_equal(err, 0);
 	return r;
+}
+
+static struct iobuf_ring *mk(uint32_t cap, int readers)
+{
+	return mk_hook(cap, readers, NULL);
 }
 
 static void publish_one(struct iobuf_ring *r, uint64_t want)
@@ -314,12 +335,101 @@ static void test_deps_removed_while_asleep(void **state)
 	iobuf_ring_destroy(r);
 }
 
+/* ---- each waker wakes the sleeper it must ----------------------------------------------- */
+
+/*
+ * @who (a reader, or -1 for the writer's claim) goes to sleep on @word;
+ * only then does @act make it ready.  Its wait must return @rc (and, for a
+ * reader, the entry at @first).  @k undoes a lost wake-up.
+ */
+static void woken_by(struct iobuf_ring *r, int who, enum iobuf__ring_word word, void (*act)(struct iobuf_ring *, int),
+		     int arg, int rc, uint64_t first, const struct kick *k, const char *lost)
+{
+	struct waiter w = {.ring = r, .reader = who};
+	pthread_t t;
+
+	script_start(who, false);
+	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
+	assert_true(await(&S.sleeps, 1));
+	assert_int_equal(S.slept, word);
+	act(r, arg);
+	finish(t, k, lost);
+	assert_int_equal(w.rc, rc);
+	assert_int_equal(w.first, first);
+	script_end();
+}
+
+static void act_publish(struct iobuf_ring *r, int want)
+{
+	publish_one(r, (uint64_t)want);
+}
+
+static void act_release(struct iobuf_ring *r, int reader)
+{
+	uint64_t first;
+	int n = iobuf_ring_poll(r, reader, &first, NULL);
+
+	assert_true(n > 0);
+	assert_int_equal(iobuf_ring_release(r, reader, first + (uint64_t)n), 0);
+}
+
+static void act_remove(struct iobuf_ring *r, int reader)
+{
+	assert_int_equal(iobuf_ring_reader_remove(r, reader), 0);
+}
+
+static void test_sleepers_woken(void **state)
+{
+	int retired = 0, a, b, d, deps[1];
+	struct iobuf_ring *r = mk(1, 3);
+	struct kick k = {.ring = r, .releaser = -1};
+
+	(void)state;
+	a = iobuf_ring_reader_add(r, NULL, 0);
+	deps[0] = a;
+	d = iobuf_ring_reader_add(r, deps, 1);
+	b = iobuf_ring_reader_add(r, NULL, 0);
+	k.reader = b; /* set_deps(b, none) wakes both words */
+	/* A reader asleep on the cursor: the publish wakes it (D1). */
+	woken_by(r, a, IOBUF__RING_WORD_PUB, act_publish, 0, 1, 0, &k, "a publish did not wake its reader");
+	/* Its dependent, asleep on the release word: a's release wakes it (D2). */
+	woken_by(r, d, IOBUF__RING_WORD_REL, act_release, a, 1, 0, &k, "a release did not wake its dependent");
+	act_release(r, d);
+	/* The writer, asleep on the full ring: the last reader's release wakes it (D2). */
+	woken_by(r, -1, IOBUF__RING_WORD_REL, act_release, b, 0, 1, &k, "a release did not wake the writer");
+	assert_int_equal(iobuf_ring_publish(r, 1, 1), 0);
+	/* Again, and the reader it waits for leaves instead. */
+	act_release(r, a);
+	act_release(r, d);
+	assert_int_equal(iobuf_ring_reader_remove(r, d), 0);
+	k.reader = a;
+	woken_by(r, -1, IOBUF__RING_WORD_REL, act_remove, b, 0, 2, &k, "a reader's leave did not wake the writer");
+	iobuf_ring_destroy(r);
+
+	/*
+	 * A retiring ring: the writer waits for the hook to retire the entry;
+	 * the last release wakes it (D2, or D5 when another thread holds the
+	 * reclaim word), and its claim returns only once the hook ran (A7).
+	 */
+	r = mk_hook(1, 2, &retired);
+	k.ring = r;
+	k.reader = b = iobuf_ring_reader_add(r, NULL, 0);
+	a = iobuf_ring_reader_add(r, NULL, 0);
+	publish_one(r, 0);
+	act_release(r, b);
+	assert_int_equal(retired, 0);
+	woken_by(r, -1, IOBUF__RING_WORD_REL, act_release, a, 0, 1, &k, "the retirement did not wake the writer");
+	assert_int_equal(retired, 1);
+	iobuf_ring_destroy(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_deps_added_while_entering_sleep),
 	    cmocka_unit_test(test_deps_removed_while_entering_sleep),
 	    cmocka_unit_test(test_deps_removed_while_asleep),
+	    cmocka_unit_test(test_sleepers_woken),
 	};
 
 	return cmocka_run_group_tests_name("ring_steps", tests, NULL, NULL);
