@@ -41,19 +41,16 @@ static inline uint64_t iobuf__now_ns(void)
 }
 
 /*
- * The deadline @timeout_ns from now: IOBUF__WAIT_FOREVER for a negative
- * @timeout_ns (no limit) or one too far to represent.
+ * The deadline @timeout_ns from now; IOBUF__WAIT_FOREVER for a negative
+ * @timeout_ns (no limit).  The sum cannot reach IOBUF__WAIT_FOREVER: the
+ * monotonic clock (time since boot) stays below 2^63 ns for 292 years, and
+ * @timeout_ns is below 2^63.
  */
 static inline uint64_t iobuf__deadline_after(int64_t timeout_ns)
 {
-	uint64_t now;
-
 	if (timeout_ns < 0)
 		return IOBUF__WAIT_FOREVER;
-	now = iobuf__now_ns();
-	if ((uint64_t)timeout_ns >= IOBUF__WAIT_FOREVER - now)
-		return IOBUF__WAIT_FOREVER;
-	return now + (uint64_t)timeout_ns;
+	return iobuf__now_ns() + (uint64_t)timeout_ns;
 }
 
 /* Has @deadline passed?  Never for IOBUF__WAIT_FOREVER (and no clock read then). */
