@@ -17,5 +17,6 @@
 #include <iobuf/tiers.h>
 #include <iobuf/cache.h>
 #include <iobuf/ring.h>
+#include <iobuf/ring_bcast.h>
 
 #endif /* IOBUF_H */
