@@ -64,8 +64,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
@@ -74,7 +72,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +82,7 @@
 #include "pool.h"
 #include "scq.h"
 #include "util.h"
+#include "wait.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define IOBUF_POOL_ASAN 1
@@ -479,17 +477,10 @@ int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
 
 /* ---- the free queue, sleeping gets and the readiness fd -------------------- */
 
-static long futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
-{
-	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
-}
-
 static __attribute__((noinline)) void wake_slow(struct iobuf_pool *p)
 {
-	if (iobuf__load_32(&p->waiters) != 0) {
-		iobuf__faa_32_acqrel(&p->wake_seq, 1);
-		futex(&p->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-	}
+	if (iobuf__load_32(&p->waiters) != 0)
+		iobuf__futex_bump_wake(&p->wake_seq); /* W1: the sleeper re-reads wake_seq */
 	if (iobuf__load_32(&p->armed) != 0 && iobuf__fas_32(&p->armed, 0) != 0) {
 		uint64_t one = 1;
 
@@ -832,30 +823,6 @@ int iobuf_pool_get_index(struct iobuf_pool *p)
 	return idx;
 }
 
-static uint64_t deadline_after(int64_t timeout_ns)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	return timeout_ns < 0 || (uint64_t)timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)timeout_ns;
-}
-
-/* Nanoseconds left before @deadline (0 when passed), as a relative timespec. */
-static uint64_t time_left(uint64_t deadline, struct timespec *ts)
-{
-	struct timespec now;
-	uint64_t n, left;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	n = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-	left = deadline > n ? deadline - n : 0;
-	ts->tv_sec = (time_t)(left / 1000000000u);
-	ts->tv_nsec = (long)(left % 1000000000u);
-	return left;
-}
-
 /* One try without counting an empty get: the queue, then the depot. */
 static inline int try_once(struct iobuf_pool *p)
 {
@@ -880,7 +847,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 		goto got;
 	if (timeout_ns == 0)
 		goto timeout;
-	deadline = deadline_after(timeout_ns);
+	deadline = iobuf__deadline_after(timeout_ns);
 	/* From here on, puts through caches give their buffers to the pool (a hint: relaxed). */
 	iobuf__faa_32(&p->want, 1);
 
@@ -893,7 +860,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 		sched_yield();
 		if ((idx = try_once(p)) >= 0)
 			goto got_wanted;
-		if (time_left(deadline, &ts) == 0)
+		if (iobuf__time_left(deadline, &ts) == 0)
 			goto timeout_wanted;
 	}
 
@@ -908,7 +875,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 			break;
 		if (reclaim_parked(p) > 0)
 			continue;
-		if (time_left(deadline, &ts) == 0) {
+		if (iobuf__time_left(deadline, &ts) == 0) {
 			idx = -ETIMEDOUT;
 			break;
 		}
@@ -916,7 +883,7 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 		if (iobuf__load_32(&p->nclients) != 0)
 			iobuf__faa_32(&p->reclaim, 1);
 		/* Returns at once if a put bumped wake_seq since we read it. */
-		futex(&p->wake_seq, FUTEX_WAIT_PRIVATE, seq, deadline == UINT64_MAX ? NULL : &ts);
+		(void)iobuf__futex_wait_for(&p->wake_seq, seq, deadline == IOBUF__WAIT_FOREVER ? NULL : &ts);
 	}
 	iobuf__faa_32(&p->waiters, (uint32_t)-1);
 	if (idx < 0)
