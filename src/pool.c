@@ -619,9 +619,19 @@ static __attribute__((noinline)) uint32_t reclaim_parked(struct iobuf_pool *p)
 		uint32_t st = IOBUF__CLIENT_PARKED;
 		uint64_t *top;
 
-		/* C1: pairs with the owner's release store of PARKED in iobuf_cache_park(). */
-		if (!iobuf__cas_32_acqrel(cl->state, &st, IOBUF__CLIENT_RECLAIMING))
-			continue;
+		/*
+		 * C1: pairs with the owner's release store of PARKED in
+		 * iobuf_cache_park().  A set's cache shares its state word among
+		 * its tiers: while another pool reclaims its stack of that pool
+		 * (a bounded copy), wait, then try again.
+		 */
+		while (!iobuf__cas_32_acqrel(cl->state, &st, IOBUF__CLIENT_RECLAIMING) &&
+		       st == IOBUF__CLIENT_RECLAIMING) {
+			iobuf__cpu_relax();
+			st = IOBUF__CLIENT_PARKED;
+		}
+		if (st != IOBUF__CLIENT_PARKED)
+			continue; /* active: it gives back on its own out-of-line calls */
 		top = *cl->top;
 		for (uint64_t *e = cl->bot; e < top;) {
 			int n = 0;
