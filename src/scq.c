@@ -479,7 +479,7 @@ static __attribute__((noinline)) int scq_dequeue_rest(struct iobuf_scq *q, uint6
 
 	while (v < 0) {
 		if (scq_dequeue_missed(q, h))
-			return -EAGAIN;
+			return -ENOBUFS;
 		h = iobuf__faa_64(&q->head, 1);
 		scq_fence_f1();
 		v = scq_dequeue_at(q, h, slot_mask, low_mask);
@@ -495,7 +495,7 @@ static inline __attribute__((always_inline)) int scq_dequeue(struct iobuf_scq *q
 
 	/* Known empty: no ticket, no write. */
 	if ((int64_t)iobuf__load_64(&q->threshold) < 0)
-		return -EAGAIN;
+		return -ENOBUFS;
 	h = iobuf__faa_64(&q->head, 1);
 	scq_fence_f1();
 	v = scq_take(q, h, slot_mask, low_mask, &slot, &e);

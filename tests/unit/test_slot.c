@@ -363,6 +363,44 @@ static void test_readv_with_parked_cache(void **state)
 	close(sv[1]);
 }
 
+/* ---- one convention: constructors write 0 to *err on success; failed gets leave IOBUF_HANDLE_NONE ---- */
+
+static void test_conventions(void **state)
+{
+	struct iobuf_set *s = small_set();
+	struct iobuf_pool *p = pool_of(64, 64, 0);
+	struct iobuf_cache *c;
+	iobuf_handle_t h = 12345;
+	int err = 12345;
+
+	(void)state;
+	c = iobuf_cache_create(s, NULL, &err);
+	assert_non_null(c);
+	assert_int_equal(err, 0);
+	iobuf_cache_destroy(c);
+	err = 12345;
+	c = iobuf_cache_create_pool(p, NULL, &err);
+	assert_non_null(c);
+	assert_int_equal(err, 0);
+	assert_null(iobuf_cache_create_pool(p, &(struct iobuf_cache_config){.flags = 1u << 7}, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_int_equal(iobuf_cache_get(c, 0, &h), -EINVAL);
+	assert_int_equal(h, IOBUF_HANDLE_NONE);
+	h = 12345;
+	assert_int_equal(iobuf_get(s, 1u << 20, &h), -EMSGSIZE);
+	assert_int_equal(h, IOBUF_HANDLE_NONE);
+	h = 12345;
+	assert_int_equal(iobuf_get(NULL, 64, &h), -EINVAL);
+	assert_int_equal(h, IOBUF_HANDLE_NONE);
+	/* NULL arrays are refused even with nothing to move. */
+	assert_int_equal(iobuf_pool_get_bulk(p, NULL, 0), -EINVAL);
+	assert_int_equal(iobuf_pool_get_burst(p, NULL, 0), -EINVAL);
+	assert_int_equal(iobuf_pool_put_bulk(p, NULL, 0), -EINVAL);
+	iobuf_cache_destroy(c);
+	iobuf_pool_destroy(p);
+	iobuf_set_destroy(s);
+}
+
 /* ---- nothing allocates on a get or put path -------------------------------------------- */
 
 static void test_no_allocation(void **state)
@@ -413,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_set_ready_fd),
 		cmocka_unit_test(test_parked_cache_reclaimed),
 		cmocka_unit_test(test_readv_with_parked_cache),
+		cmocka_unit_test(test_conventions),
 		cmocka_unit_test(test_no_allocation),
 	};
 
