@@ -66,6 +66,7 @@ static inline uint64_t iobuf__or_64_acqrel(uint64_t *p, uint64_t m) { return __a
 static inline void iobuf__or_64(uint64_t *p, uint64_t m) { (void)__atomic_fetch_or(p, m, __ATOMIC_RELAXED); }
 static inline uint64_t iobuf__fas_64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
 static inline uint32_t iobuf__fas_32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
+static inline uint32_t iobuf__fas_32_rel(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, __ATOMIC_RELEASE); }
 
 /* On failure *expected receives the value seen. */
 static inline bool iobuf__cas_64_acqrel(uint64_t *p, uint64_t *expected, uint64_t desired)
@@ -161,6 +162,11 @@ static inline void iobuf__or_64(uint64_t *p, uint64_t m) { ck_pr_or_64(p, m); }
  */
 static inline uint64_t iobuf__fas_64(uint64_t *p, uint64_t v) { return ck_pr_fas_64(p, v); }
 static inline uint32_t iobuf__fas_32(uint32_t *p, uint32_t v) { return ck_pr_fas_32(p, v); }
+static inline uint32_t iobuf__fas_32_rel(uint32_t *p, uint32_t v)
+{
+	ck_pr_fence_release();
+	return ck_pr_fas_32(p, v);
+}
 static inline bool iobuf__cas_64_acqrel(uint64_t *p, uint64_t *expected, uint64_t desired)
 {
 	bool ok;
@@ -206,6 +212,7 @@ static inline void iobuf__fence_rmw_load(void) { ck_pr_fence_atomic_load(); }
 #define iobuf__load_ptr(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define iobuf__store_ptr(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 static inline int iobuf__load_int_acq(const int *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void iobuf__store_int_rel(int *p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline bool iobuf__cas_int_acqrel(int *p, int *expected, int desired)
 {
 	return __atomic_compare_exchange_n(p, expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);

@@ -44,6 +44,7 @@
 /* What the inline paths never read. */
 struct cold_tier {
 	struct iobuf_pool *pool; /* NULL: a tier the cache does not serve */
+	uint64_t *lo, *hi;       /* the inline bounds, kept while parked (the public ones then force every call out of line) */
 	struct iobuf__pool_client client;
 	uint32_t mag;  /* indices per magazine; 0: the tier is passed straight through */
 	uint32_t seen; /* the pool's reclaim epoch when this cache last looked */
@@ -92,6 +93,12 @@ static inline void set_top(struct iobuf_cache_tier *t, uint64_t *p)
 	iobuf__store_ptr(&t->top, p);
 }
 
+/* -EBUSY while parked: no call may touch the stacks a pool may be reclaiming. */
+static inline int check_active(const struct iobuf_cache *c)
+{
+	return iobuf__load_32(&((const struct cache *)(const void *)c)->state) == IOBUF__CLIENT_ACTIVE ? 0 : -EBUSY;
+}
+
 /* ---- moving indices between the stack and the pool --------------------------- */
 
 /* Give back all but the top @keep entries of tier @ti; returns how many went. */
@@ -134,18 +141,21 @@ static void push_free(struct iobuf_cache *c, int ti, uint32_t idx)
 	iobuf__cache_push(t, idx, iobuf__slot_load(&t->slot[idx]));
 }
 
-/* A free index of tier @ti for a get (its slot still even), or -ENOBUFS. */
-static int take_free(struct iobuf_cache *c, int ti, uint32_t *idx)
+/*
+ * A free index of tier @ti for a get (its slot still even), or -ENOBUFS.
+ * @last: an empty pool is an empty get (see iobuf__pool_refill()).
+ */
+static int take_free(struct iobuf_cache *c, int ti, uint32_t *idx, bool last)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
 	struct cold_tier *k = cold(c, ti);
 
 	if (k->mag == 0)
-		return iobuf__pool_refill(k->pool, idx, 1) == 1 ? 0 : -ENOBUFS;
+		return iobuf__pool_refill(k->pool, idx, 1, last) == 1 ? 0 : -ENOBUFS;
 	poll_reclaim(c, ti);
 	if (count(c, ti) == 0) {
 		uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
-		int got = iobuf__pool_refill(k->pool, buf, (int)k->mag);
+		int got = iobuf__pool_refill(k->pool, buf, (int)k->mag, last);
 
 		/* Their slots are current: the refill acquired them (P1, M1). */
 		for (int i = 0; i < got; i++)
@@ -292,6 +302,8 @@ int iobuf_cache_flush(struct iobuf_cache *c)
 
 	if (!c)
 		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++)
 		if (pool_of(c, ti))
 			total += give_back(c, ti, 0);
@@ -302,10 +314,30 @@ int iobuf_cache_park(struct iobuf_cache *c)
 {
 	if (!c)
 		return -EINVAL;
-	if (iobuf__load_32(&priv(c)->state) != IOBUF__CLIENT_ACTIVE)
+	if (check_active(c) < 0)
 		return -EALREADY;
-	/* C1: pairs with the CAS in pool.c's reclaim_parked(): our stacks as we leave them. */
-	iobuf__store_32_rel(&priv(c)->state, IOBUF__CLIENT_PARKED);
+	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++) {
+		struct iobuf_cache_tier *t = &c->tier[ti];
+		struct cold_tier *k = cold(c, ti);
+
+		if (!k->pool)
+			continue;
+		/* A give-back asked for and not yet done: do it now, we make no call until unpark. */
+		if (iobuf__load_32(t->want) != 0 || iobuf__load_32(k->client.shape->reclaim) != k->seen) {
+			k->seen = iobuf__load_32(k->client.shape->reclaim);
+			give_back(c, ti, 0);
+		}
+		/* Every call out of line while parked, where it is refused. */
+		k->lo = t->lo;
+		k->hi = t->hi;
+		t->lo = k->client.bot + 2 * (size_t)k->mag;
+		t->hi = k->client.bot;
+	}
+	/* C1: pairs with the CAS in pool.c's reclaim_parked(): our stacks as we leave them.  W3 below. */
+	(void)iobuf__fas_32_rel(&priv(c)->state, IOBUF__CLIENT_PARKED);
+	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++)
+		if (cold(c, ti)->pool && count(c, ti) > 0)
+			iobuf__pool_nudge(cold(c, ti)->pool);
 	return 0;
 }
 
@@ -318,12 +350,21 @@ int iobuf_cache_unpark(struct iobuf_cache *c)
 
 		/* C2: pairs with the reclaimer's release store of PARKED: the stacks it emptied. */
 		if (iobuf__cas_32_acqrel(&priv(c)->state, &st, IOBUF__CLIENT_ACTIVE))
-			return 0;
+			break;
 		if (st == IOBUF__CLIENT_ACTIVE)
 			return -EALREADY;
 		/* A pool is taking our buffers back: a bounded copy. */
 		sched_yield();
 	}
+	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++) {
+		struct cold_tier *k = cold(c, ti);
+
+		if (k->pool) {
+			c->tier[ti].lo = k->lo;
+			c->tier[ti].hi = k->hi;
+		}
+	}
+	return 0;
 }
 
 void iobuf_cache_destroy(struct iobuf_cache *c)
@@ -342,6 +383,8 @@ int iobuf_cache_count(const struct iobuf_cache *c, int tier)
 {
 	if (!c || tier < 0 || tier >= IOBUF_TIER_COUNT)
 		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
 	return (int)count(c, tier);
 }
 
@@ -370,7 +413,7 @@ static int get_from(void *ctx, int ti)
 	struct spill_ctx *s = ctx;
 	uint32_t idx;
 
-	if (!pool_of(s->c, ti) || take_free(s->c, ti, &idx) < 0)
+	if (!pool_of(s->c, ti) || take_free(s->c, ti, &idx, true) < 0)
 		return -ENOBUFS;
 	*s->h = iobuf__pool_take(pool_of(s->c, ti), idx);
 	return 0;
@@ -385,6 +428,8 @@ int iobuf__cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 	*h = IOBUF_HANDLE_NONE;
 	if (!c)
 		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
 	ti = tier_for_get(c, size);
 	if (ti < 0)
 		return ti;
@@ -400,6 +445,8 @@ int iobuf__cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
 
 	if (!c)
 		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
 	ti = (int)iobuf_handle_tag(h);
 	p = pool_of(c, ti);
 	if (!p) {
@@ -421,6 +468,8 @@ int iobuf__cache_put_index_slow(struct iobuf_cache *c, uint32_t idx)
 
 	if (!c || !c->one_size)
 		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
 	ti = tier_no(c, c->one);
 	rc = iobuf__pool_release_index(pool_of(c, ti), idx);
 	if (rc < 0)
@@ -436,6 +485,8 @@ int iobuf__cache_get_bulk_slow(struct iobuf_cache *c, size_t size, iobuf_handle_
 
 	if (!c || n < 0 || (!hs && !idx) || (idx && !c->one_size))
 		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
 	ti = tier_for_get(c, size);
 	if (ti < 0)
 		return ti;
@@ -444,21 +495,35 @@ int iobuf__cache_get_bulk_slow(struct iobuf_cache *c, size_t size, iobuf_handle_
 	p = pool_of(c, ti);
 	if (!p)
 		return -ENOBUFS;
-	/* All or none: gather the free indices (in @hs or @idx), give them back on failure. */
-	for (int i = 0; i < n; i++) {
-		uint32_t x;
+	/*
+	 * All or none: gather the free indices (in @hs or @idx); short, give
+	 * them back, and only then treat the pool as empty (its readiness fd
+	 * must not fire for our own give-back); one more try if that found
+	 * buffers.
+	 */
+	for (int pass = 0;; pass++) {
+		int i;
 
-		if (take_free(c, ti, &x) < 0) {
-			while (i > 0) {
-				--i;
-				keep_free(c, ti, hs ? (uint32_t)hs[i] : idx[i]);
-			}
+		for (i = 0; i < n; i++) {
+			uint32_t x;
+
+			if (take_free(c, ti, &x, false) < 0)
+				break;
+			if (hs)
+				hs[i] = x;
+			else
+				idx[i] = x;
+		}
+		if (i == n)
+			break;
+		while (i > 0) {
+			--i;
+			keep_free(c, ti, hs ? (uint32_t)hs[i] : idx[i]);
+		}
+		if (pass == 1 || !iobuf__pool_recover(p, (uint32_t)n)) {
+			iobuf__pool_note_empty(p);
 			return -ENOBUFS;
 		}
-		if (hs)
-			hs[i] = x;
-		else
-			idx[i] = x;
 	}
 	for (int i = 0; i < n; i++) {
 		if (hs)

@@ -55,8 +55,13 @@
  *   M2  drain: the enqueue of an empty magazine's id releases the
  *       drainer's reads of its slots; the flusher's dequeue of the id
  *       acquires them, so its writes cannot overtake those reads.
- *   C1  park: a cache's owner stores PARKED with release after its last
- *       write to its stacks; a reclaimer's CAS PARKED -> RECLAIMING
+ *   W3  park: the owner's exchange to PARKED (an RMW) before its loads of
+ *       waiters and armed (iobuf__pool_nudge()), with the same fence;
+ *       pairs with a waiting get's waiters++ and an empty get's arming,
+ *       each before its look at the caches' states: the get reclaims
+ *       the parked cache, or the owner sees it and wakes it.
+ *   C1  park: a cache's owner exchanges to PARKED with release after its
+ *       last write to its stacks; a reclaimer's CAS PARKED -> RECLAIMING
  *       acquires them.  C2: the reclaimer's store of PARKED releases its
  *       writes (the emptied stack); the owner's CAS PARKED -> ACTIVE in
  *       iobuf_cache_unpark() acquires them.
@@ -606,15 +611,18 @@ static void flush(struct iobuf_pool *p, const uint32_t *idx, int n);
 
 /*
  * Take back what parked caches hold of this pool.  Returns the number of
- * buffers taken.  Skips the lot when another thread holds the list (a
- * reclaim or an attach is running), so an empty get never blocks.
+ * buffers taken.  Takes the list's mutex (held only for O(caches) steps:
+ * attach, detach, a snapshot's sum, another reclaim), so that no parked
+ * buffer is left behind because the list was busy; a pool without caches
+ * never gets here.
  */
 static __attribute__((noinline)) uint32_t reclaim_parked(struct iobuf_pool *p)
 {
 	uint32_t buf[64], total = 0;
 
-	if (iobuf__load_32(&p->nclients) == 0 || pthread_mutex_trylock(&p->lock) != 0)
+	if (iobuf__load_32(&p->nclients) == 0)
 		return 0;
+	pthread_mutex_lock(&p->lock);
 	for (struct iobuf__pool_client *cl = p->clients; cl; cl = cl->next) {
 		uint32_t st = IOBUF__CLIENT_PARKED;
 		uint64_t *top;
@@ -656,9 +664,27 @@ static __attribute__((noinline)) uint32_t reclaim_parked(struct iobuf_pool *p)
  */
 static __attribute__((noinline, cold)) bool recover(struct iobuf_pool *p, uint32_t need)
 {
-	if (reclaim_parked(p) > 0)
-		return true;
-	return arm_ready(p) && shared_free(p) >= need;
+	/*
+	 * Arm first (W2), then look at the caches: a cache that parks after
+	 * our look sees armed in iobuf__pool_nudge() (W3).  Armed even when
+	 * the reclaim finds buffers: another get may take them first.
+	 */
+	bool armed = arm_ready(p), reclaimed = reclaim_parked(p) > 0;
+
+	return reclaimed || (armed && shared_free(p) >= need);
+}
+
+bool iobuf__pool_recover(struct iobuf_pool *p, uint32_t need)
+{
+	return recover(p, need);
+}
+
+void iobuf__pool_nudge(struct iobuf_pool *p)
+{
+	/* W3: pairs with W1 in iobuf_pool_get_wait() and W2 in arm_ready(), as a put's wake does. */
+	iobuf__fence_rmw_load();
+	if ((iobuf__load_32(&p->waiters) | iobuf__load_32(&p->armed)) != 0)
+		wake_slow(p);
 }
 
 /* A get that returns empty: count it, sample the high-water mark, and ask caches to give back. */
@@ -668,6 +694,11 @@ static __attribute__((noinline, cold)) void note_empty(struct iobuf_pool *p)
 	note_free(p, shared_free(p));
 	if (iobuf__load_32(&p->nclients) != 0)
 		iobuf__faa_32(&p->reclaim, 1);
+}
+
+void iobuf__pool_note_empty(struct iobuf_pool *p)
+{
+	note_empty(p);
 }
 
 /* ---- the depot ----------------------------------------------------------------- */
@@ -741,7 +772,7 @@ static int take_free(struct iobuf_pool *p, uint32_t *out, int max)
 	return got;
 }
 
-int iobuf__pool_refill(struct iobuf_pool *p, uint32_t *out, int max)
+int iobuf__pool_refill(struct iobuf_pool *p, uint32_t *out, int max, bool last)
 {
 	int got;
 
@@ -754,10 +785,11 @@ int iobuf__pool_refill(struct iobuf_pool *p, uint32_t *out, int max)
 		max = (int)p->mag;
 	}
 	got = take_free(p, out, max);
-	if (got == 0 && recover(p, 1))
+	if (got == 0 && last && recover(p, 1))
 		got = take_free(p, out, max);
 	if (got == 0) {
-		note_empty(p);
+		if (last)
+			note_empty(p);
 		return 0;
 	}
 done:
@@ -774,7 +806,12 @@ static void flush(struct iobuf_pool *p, const uint32_t *idx, int n)
 		n -= (int)p->mag;
 	}
 	enqueue(p, idx, n);
-	/* W1: every shared write above is an SCQ RMW; the full magazines count for a sleeper too. */
+	/*
+	 * W1: the last shared write above is an SCQ RMW (the magazines'
+	 * memcpy comes before the enqueue of their ids, an RMW too), and the
+	 * fence orders it, and what came before it, before the loads of
+	 * waiters and armed; the full magazines count for a sleeper too.
+	 */
 	wake_sleepers(p);
 }
 
@@ -930,12 +967,14 @@ static int take_n(struct iobuf_pool *p, iobuf_handle_t *hs, int n, bool all)
 			if (k < want)
 				break;
 		}
-		if (got == n || !recover(p, (uint32_t)(all ? n - got : 1)))
+		if (got == n)
 			break;
-	}
-	if (got < n) {
 		if (all) {
-			/* The indices go back untouched (their slots stayed even). */
+			/*
+			 * The indices go back untouched (their slots stayed even),
+			 * before recover() arms the fd: our own give-back must not
+			 * make it readable.
+			 */
 			for (int i = 0; i < got;) {
 				int k = 0;
 
@@ -945,10 +984,13 @@ static int take_n(struct iobuf_pool *p, iobuf_handle_t *hs, int n, bool all)
 			}
 			got = 0;
 		}
-		note_empty(p);
-	} else {
-		note_free(p, shared_free(p));
+		if (pass == 1 || !recover(p, (uint32_t)(n - got)))
+			break;
 	}
+	if (got < n)
+		note_empty(p);
+	else
+		note_free(p, shared_free(p));
 	return got;
 }
 
@@ -1116,10 +1158,11 @@ int iobuf_pool_stats(const struct iobuf_pool *cp, struct iobuf_pool_stats *st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	cap = p->shape.capacity;
-	/* Under the lock, so no cache attaches, detaches or is reclaimed meanwhile. */
+	/* Under the lock, so no cache attaches, detaches or is reclaimed meanwhile; O(caches). */
 	pthread_mutex_lock(&p->lock);
 	for (const struct iobuf__pool_client *cl = p->clients; cl; cl = cl->next)
 		cached += (uint64_t)(iobuf__load_ptr(cl->top) - cl->bot);
+	pthread_mutex_unlock(&p->lock);
 	for (uint32_t i = 0; i < cap; i++) {
 		uint32_t s = iobuf__slot_load(&p->shape.slot[i]);
 
@@ -1127,7 +1170,6 @@ int iobuf_pool_stats(const struct iobuf_pool *cp, struct iobuf_pool_stats *st)
 		events += ((uint64_t)iobuf__load_32(&p->wraps[i]) << 32) + s - p->gen_base;
 		in_use += s & 1;
 	}
-	pthread_mutex_unlock(&p->lock);
 	if (cached > cap - in_use)
 		cached = cap - in_use; /* a cache counted a buffer a get was handing out (while running only) */
 	st->capacity = cap;

@@ -73,11 +73,22 @@ void iobuf__pool_detach(struct iobuf_pool *pool, struct iobuf__pool_client *cl);
  * Take free indices for a cache into @out: one full depot magazine when
  * @max is at least the magazine size and the depot holds one, else up to
  * @max (at most a magazine) from the free queue, else from a magazine.
- * Returns the count; 0 when the pool is empty, counted as an empty get
- * (parked caches are reclaimed, the readiness fd armed, and the reclaim
- * epoch moved).  Lock-free.
+ * Returns the count; 0 when the pool is empty.  With @last, an empty pool
+ * is dealt with as an empty get (iobuf__pool_recover(), then counted);
+ * without, nothing is done: the caller gives back what it gathered first,
+ * then recovers (a bulk get, whose own give-back must not fire the fd).
+ * Lock-free but for the reclaim of parked caches.
  */
-int iobuf__pool_refill(struct iobuf_pool *pool, uint32_t *out, int max);
+int iobuf__pool_refill(struct iobuf_pool *pool, uint32_t *out, int max, bool last);
+
+/*
+ * An empty get's last resort: take back what parked caches hold and arm
+ * the readiness fd.  Returns true when a look again may find @need.
+ */
+bool iobuf__pool_recover(struct iobuf_pool *pool, uint32_t need);
+
+/* Count an empty get: sample the high-water mark, move the reclaim epoch. */
+void iobuf__pool_note_empty(struct iobuf_pool *pool);
 
 /*
  * Give back @n free indices: whole magazines into the depot while empty
@@ -98,6 +109,13 @@ int iobuf__pool_release(struct iobuf_pool *pool, iobuf_handle_t h);
 
 /* The same for a raw index: 0, or the refusal of iobuf_pool_put_index() (counted). */
 int iobuf__pool_release_index(struct iobuf_pool *pool, uint32_t idx);
+
+/*
+ * A cache just parked holding buffers of this pool: wake sleeping gets and
+ * a readiness fd armed before it parked, so that they look again and take
+ * the parked buffers back (W3).
+ */
+void iobuf__pool_nudge(struct iobuf_pool *pool);
 
 /* Count a refusal (-EINVAL, -EALREADY or -ESTALE) found by a caller. */
 void iobuf__pool_refuse(struct iobuf_pool *pool, int rc);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -158,7 +159,7 @@ void iobuf_set_destroy(struct iobuf_set *s)
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
 		iobuf_pool_destroy(s->pool[t]);
 	if (s->ready_fd >= 0)
-		close(s->ready_fd);
+		close(s->ready_fd); /* destroy runs alone: no iobuf_set_ready_fd() is making it */
 	free(s);
 }
 
@@ -254,25 +255,34 @@ size_t iobuf_handle_capacity(iobuf_handle_t h)
 	return iobuf__handle_of_set(h) && (iobuf_handle_generation(h) & 1) ? IOBUF_TIER_SIZE(iobuf_handle_tag(h)) : 0;
 }
 
+/* s->ready_fd while the first iobuf_set_ready_fd() makes it and hands it to the pools. */
+#define FD_MAKING (-2)
+
 int iobuf_set_ready_fd(struct iobuf_set *s)
 {
 	int fd, none = -1;
 
 	if (!s)
 		return -EINVAL;
-	fd = iobuf__load_int_acq(&s->ready_fd);
+	/* One caller makes it; the others wait until every pool has it, so none returns it early. */
+	while ((fd = iobuf__load_int_acq(&s->ready_fd)) == FD_MAKING)
+		sched_yield();
 	if (fd >= 0)
 		return fd;
+	if (!iobuf__cas_int_acqrel(&s->ready_fd, &none, FD_MAKING))
+		return iobuf_set_ready_fd(s); /* another caller is making it */
 	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (!iobuf__cas_int_acqrel(&s->ready_fd, &none, fd)) {
-		close(fd); /* another thread made it first */
-		return none;
+	if (fd < 0) {
+		int rc = -errno;
+
+		iobuf__store_int_rel(&s->ready_fd, -1);
+		return rc;
 	}
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
 		if (s->pool[t])
 			iobuf__pool_adopt_ready_fd(s->pool[t], fd);
+	/* Published after every pool adopted it (the pools' own CAS publishes it to their gets). */
+	iobuf__store_int_rel(&s->ready_fd, fd);
 	return fd;
 }
 

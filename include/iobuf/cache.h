@@ -77,8 +77,11 @@
  *
  * Progress: the inline fast paths are wait-free (a bounded number of
  * steps: one compare-and-swap, whose failure means a refusal); refill,
- * flush and every other out-of-line call are lock-free; unpark waits for a
- * reclaim of its stacks that is under way (a bounded copy).
+ * flush and every other out-of-line call are lock-free, but that a refill
+ * that finds the pool empty takes the pool's cache-list mutex to reclaim
+ * parked caches (iobuf_pool_get()); unpark waits for a reclaim of its
+ * stacks that is under way (a bounded copy).  Every call but unpark and
+ * destroy returns -EBUSY on a parked cache.
  */
 #ifndef IOBUF_CACHE_H
 #define IOBUF_CACHE_H
@@ -193,12 +196,16 @@ IOBUF_API int iobuf_cache_flush(struct iobuf_cache *cache);
  * iobuf_cache_park - let the pools take back what @cache holds while its owner is idle.
  *
  * Call it before blocking (epoll_wait(), a condition variable...), and
- * iobuf_cache_unpark() when back: in between, no call may be made on
- * @cache, and a get on any thread that finds a pool empty takes the
- * cache's free buffers of that pool back itself.  Returns 0, -EINVAL for
- * NULL, or -EALREADY when it is parked already.  Releases the owner's
- * writes to its stacks to a reclaiming pool (C1).  Owner thread only;
- * wait-free (one atomic store).
+ * iobuf_cache_unpark() when back.  Park first gives back what a pool asked
+ * for and did not get yet (a waiting get, an armed readiness fd, a get
+ * that found the pool empty since this cache last looked), then wakes any
+ * get still waiting on a pool whose buffers it keeps, so that it takes
+ * them.  Until unpark, a get on any thread that finds a pool empty takes
+ * the cache's free buffers of that pool back itself, and every call on
+ * @cache but unpark and destroy is refused with -EBUSY (the stacks may be
+ * in a pool's hands).  Returns 0, -EINVAL for NULL, or -EALREADY when it
+ * is parked already.  Releases the owner's writes to its stacks to a
+ * reclaiming pool (C1; W3 for the wake-up).  Owner thread only; lock-free.
  */
 IOBUF_API int iobuf_cache_park(struct iobuf_cache *cache);
 

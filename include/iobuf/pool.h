@@ -148,7 +148,12 @@ IOBUF_API void iobuf_pool_destroy(struct iobuf_pool *pool);
  * (iobuf_cache_park()), then, when it still finds nothing, asks the active
  * caches to give back on their next out-of-line call (iobuf/cache.h) and
  * arms the readiness fd (iobuf_pool_ready_fd()).  Acquires the bytes the
- * previous owner wrote before its put.  Any thread; lock-free.
+ * previous owner wrote before its put.  Any thread; lock-free, but that
+ * a get that finds the queue and depot empty while caches are attached
+ * takes the pool's cache-list mutex (held for O(caches) steps by cache
+ * create, destroy, a snapshot and other reclaims) to take parked caches'
+ * buffers back, and may wait out another pool's reclaim of the same
+ * set-bound cache (a bounded copy).
  */
 IOBUF_API int iobuf_pool_get(struct iobuf_pool *pool, iobuf_handle_t *h);
 

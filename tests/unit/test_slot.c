@@ -327,6 +327,107 @@ static void test_parked_cache_reclaimed(void **state)
 	iobuf_set_destroy(s);
 }
 
+/*
+ * A get that found the pool empty while an active cache held its buffers
+ * armed the fd; the cache's owner then parks (to sleep): the fd fires and
+ * the next get reclaims the buffers.  Before, nothing ever woke the loop.
+ */
+static void test_park_after_empty_get(void **state)
+{
+	struct iobuf_pool *p = pool_of(64, 64, 0);
+	struct iobuf_cache *c = iobuf_cache_create_pool(p, NULL, NULL);
+	iobuf_handle_t hs[65], h;
+	int fd = iobuf_pool_ready_fd(p), n = 0;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(iobuf_cache_get(c, 64, &hs[i]), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(iobuf_cache_put(c, hs[i]), 0);
+	assert_true(iobuf_cache_count(c, 0) > 0);
+	while (iobuf_pool_get(p, &hs[n]) == 0)
+		n++;
+	assert_true(n < 64);
+	assert_false(readable(fd)); /* armed, nothing came back */
+	assert_int_equal(iobuf_cache_park(c), 0);
+	assert_true(readable(fd));
+	drain(fd);
+	while (iobuf_pool_get(p, &hs[n]) == 0)
+		n++;
+	assert_int_equal(n, 64);
+	assert_int_equal(iobuf_cache_unpark(c), 0);
+	assert_int_equal(iobuf_pool_put_bulk(p, hs, n), 0);
+	(void)h;
+	iobuf_cache_destroy(c);
+	iobuf_pool_destroy(p);
+}
+
+/* While parked a cache refuses every call (a pool may be taking its stacks): -EBUSY, nothing changes. */
+static void test_parked_cache_refuses(void **state)
+{
+	struct iobuf_pool *p = pool_of(64, 64, 0);
+	struct iobuf_cache *c = iobuf_cache_create_pool(p, NULL, NULL);
+	iobuf_handle_t h, held, hs[2];
+	uint32_t x;
+	struct iobuf_pool_stats st;
+
+	(void)state;
+	assert_int_equal(iobuf_cache_get(c, 64, &held), 0);
+	assert_int_equal(iobuf_cache_get(c, 64, &h), 0);
+	assert_int_equal(iobuf_cache_put(c, h), 0);
+	assert_int_equal(iobuf_cache_park(c), 0);
+	assert_int_equal(iobuf_cache_get(c, 64, &h), -EBUSY);
+	assert_int_equal(h, IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_cache_put(c, held), -EBUSY);
+	assert_int_equal(iobuf_cache_get_bulk(c, 64, hs, 2), -EBUSY);
+	assert_int_equal(iobuf_cache_put_bulk(c, &held, 1), -EBUSY);
+	assert_int_equal(iobuf_cache_get_index(c), -EBUSY);
+	assert_int_equal(iobuf_cache_get_index_bulk(c, &x, 1), -EBUSY);
+	assert_int_equal(iobuf_cache_put_index(c, iobuf_handle_index(held)), -EBUSY);
+	assert_int_equal(iobuf_cache_flush(c), -EBUSY);
+	assert_int_equal(iobuf_cache_count(c, 0), -EBUSY);
+	assert_non_null(iobuf_pool_buf(p, held)); /* still held */
+	assert_int_equal(iobuf_cache_unpark(c), 0);
+	assert_int_equal(iobuf_cache_put(c, held), 0);
+	iobuf_cache_destroy(c);
+	iobuf_pool_stats(p, &st);
+	assert_int_equal(st.free, 64);
+	iobuf_pool_destroy(p);
+}
+
+/*
+ * A bulk get that fails gives its gathered buffers back before it arms
+ * the fd: the event loop that polls after it is not woken by its own
+ * give-back.  Through the pool (@cached false) and through a cache.
+ */
+static void failed_bulk(bool cached)
+{
+	struct iobuf_pool *p = pool_of(64, 64, 0);
+	struct iobuf_cache *c = iobuf_cache_create_pool(p, NULL, NULL);
+	iobuf_handle_t hs[64];
+	int fd = iobuf_pool_ready_fd(p);
+
+	assert_int_equal(iobuf_pool_get_bulk(p, hs, 60), 0);
+	if (cached)
+		assert_int_equal(iobuf_cache_get_bulk(c, 64, hs + 60, 8), -ENOBUFS); /* 4 free */
+	else
+		assert_int_equal(iobuf_pool_get_bulk(p, hs + 60, 8), -ENOBUFS);
+	assert_false(readable(fd));
+	assert_int_equal(iobuf_pool_put(p, hs[0]), 0); /* a buffer really comes back: now it fires */
+	assert_true(readable(fd));
+	drain(fd);
+	assert_int_equal(iobuf_pool_put_bulk(p, hs + 1, 59), 0);
+	iobuf_cache_destroy(c);
+	iobuf_pool_destroy(p);
+}
+
+static void test_failed_bulk_no_self_wake(void **state)
+{
+	(void)state;
+	failed_bulk(false);
+	failed_bulk(true);
+}
+
 /* The scatter-read of a thread whose pool ran dry gets the buffers a parked cache held. */
 static void test_readv_with_parked_cache(void **state)
 {
@@ -451,6 +552,9 @@ int main(void)
 		cmocka_unit_test(test_set_ready_fd),
 		cmocka_unit_test(test_parked_cache_reclaimed),
 		cmocka_unit_test(test_readv_with_parked_cache),
+		cmocka_unit_test(test_park_after_empty_get),
+		cmocka_unit_test(test_parked_cache_refuses),
+		cmocka_unit_test(test_failed_bulk_no_self_wake),
 		cmocka_unit_test(test_conventions),
 		cmocka_unit_test(test_no_allocation),
 	};
