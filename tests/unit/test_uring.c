@@ -51,7 +51,7 @@
 
 static struct iobuf_uring_features feat;
 
-static void skip_all(const char *fmt, ...)
+static void __attribute__((format(printf, 1, 2))) skip_all(const char *fmt, ...)
 {
 	va_list ap;
 	const char *out = getenv("CMOCKA_MESSAGE_OUTPUT");
@@ -376,6 +376,14 @@ static void test_recv_wrap(void **state)
 		unsigned flags = cqe->flags;
 
 		assert_int_equal(cqe->user_data, 42);
+		if (n > 0) {
+			/* The same completion again: its buffer id is no longer the ring's. */
+			struct io_uring_cqe again = *cqe;
+			iobuf_handle_t h2;
+
+			assert_int_equal(iobuf_uring_bufring_take(b, &again, &h2), -EINVAL);
+			assert_int_equal(h2, IOBUF_HANDLE_NONE);
+		}
 		io_uring_cqe_seen(&r, cqe);
 		if (n > 0) {
 			assert_true(n <= 16);
