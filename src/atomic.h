@@ -57,6 +57,7 @@ static inline uint32_t iobuf__load_32(const uint32_t *p) { return IOBUF__LD(p, _
 static inline uint32_t iobuf__load_32_acq(const uint32_t *p) { return IOBUF__LD(p, __ATOMIC_ACQUIRE); }
 static inline void iobuf__store_32(uint32_t *p, uint32_t v) { IOBUF__ST(p, v, __ATOMIC_RELAXED); }
 static inline void iobuf__store_32_rel(uint32_t *p, uint32_t v) { IOBUF__ST(p, v, __ATOMIC_RELEASE); }
+static inline void iobuf__store_16_rel(uint16_t *p, uint16_t v) { IOBUF__ST(p, v, __ATOMIC_RELEASE); }
 
 static inline uint64_t iobuf__faa_64(uint64_t *p, uint64_t d) { return __atomic_fetch_add(p, d, __ATOMIC_RELAXED); }
 static inline uint64_t iobuf__faa_64_acqrel(uint64_t *p, uint64_t d) { return __atomic_fetch_add(p, d, __ATOMIC_ACQ_REL); }
@@ -116,6 +117,11 @@ static inline void iobuf__store_32_rel(uint32_t *p, uint32_t v)
 {
 	ck_pr_fence_release();
 	ck_pr_store_32(p, v);
+}
+static inline void iobuf__store_16_rel(uint16_t *p, uint16_t v)
+{
+	ck_pr_fence_release();
+	ck_pr_store_16(p, v);
 }
 
 static inline uint64_t iobuf__faa_64(uint64_t *p, uint64_t d) { return ck_pr_faa_64(p, d); }

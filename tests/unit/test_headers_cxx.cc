@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Every public header compiles as C++ and links against the C library.
 #include <iobuf.h>
+#include <iobuf/uring.h> // not in the umbrella: optional, but it compiles without liburing
 
 #include <cstdio>
 
