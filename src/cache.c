@@ -312,6 +312,8 @@ int iobuf_cache_flush(struct iobuf_cache *c)
 
 int iobuf_cache_park(struct iobuf_cache *c)
 {
+	bool holds[IOBUF_TIER_COUNT] = {0};
+
 	if (!c)
 		return -EINVAL;
 	if (check_active(c) < 0)
@@ -327,6 +329,7 @@ int iobuf_cache_park(struct iobuf_cache *c)
 			k->seen = iobuf__load_32(k->client.shape->reclaim);
 			give_back(c, ti, 0);
 		}
+		holds[ti] = count(c, ti) > 0; /* read now: once parked, a pool may be emptying the stack */
 		/* Every call out of line while parked, where it is refused. */
 		k->lo = t->lo;
 		k->hi = t->hi;
@@ -336,7 +339,7 @@ int iobuf_cache_park(struct iobuf_cache *c)
 	/* C1: pairs with the CAS in pool.c's reclaim_parked(): our stacks as we leave them.  W3 below. */
 	(void)iobuf__fas_32_rel(&priv(c)->state, IOBUF__CLIENT_PARKED);
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++)
-		if (cold(c, ti)->pool && count(c, ti) > 0)
+		if (holds[ti])
 			iobuf__pool_nudge(cold(c, ti)->pool);
 	return 0;
 }
