@@ -21,7 +21,7 @@ else
 	sed 's/^/# /' "$tmp/diff"
 fi
 if "$builddir/examples/hello_set" >"$tmp/out" 2>&1 && grep -q 'hello from a MEDIUM buffer' "$tmp/out" &&
-	grep -q 'put again: Operation already in progress' "$tmp/out"; then
+	grep -q 'put again: buffer already put (double put)' "$tmp/out"; then
 	echo "ok 2 - examples/hello_set runs: get, write, put, double put refused, stats"
 else
 	echo "not ok 2 - examples/hello_set failed"
