@@ -19,6 +19,8 @@
 #     whose DESCRIPTION names every field; iobuf(7) refers to that page, and
 #     so does the SEE ALSO of every other page whose SYNOPSIS names it;
 #   - every page is in dist_man_MANS of Makefile.am, so that it is installed;
+#   - man-db's lexgrog reads each page's NAME as "name - what it does", as
+#     mandb does to build the whatis index of man -k (skipped without man-db);
 #   - every page passes `groff -man -ww -z` without a warning (mandoc -T lint
 #     when groff is absent; skipped when neither is installed).
 #
@@ -320,6 +322,27 @@ if [ -f "$top/Makefile.am" ]; then
 	fi
 else
 	ok "# SKIP no Makefile.am beside the pages"
+fi
+
+# ---- whatis: man -k finds each page by its NAME ----------------------------------
+if command -v lexgrog >/dev/null 2>&1; then
+	unparsed=
+	for page in "$man"/*.3 "$man"/*.7; do
+		[ -f "$page" ] || continue
+		grep -q '^\.so ' "$page" && continue
+		base=$(basename "$page")
+		base=${base%.*}
+		# lexgrog prints: PAGE: "name1, name2 - description"
+		lexgrog "$page" 2>/dev/null | grep -Eq "^[^:]*: \"([^\"]*, )?$base(, [^\"]*)? - [^\"]+\"$" ||
+			unparsed="$unparsed $(basename "$page")"
+	done
+	if [ -z "$unparsed" ]; then
+		ok "lexgrog reads every page's NAME as whatis does (name - what it does)"
+	else
+		not_ok "lexgrog cannot read NAME as \"name \\- what it does\" in:$unparsed"
+	fi
+else
+	ok "whatis parse # SKIP lexgrog not installed (apt-get install man-db)"
 fi
 
 # ---- lint -----------------------------------------------------------------------
