@@ -165,7 +165,8 @@ static void inject(int n, const ssize_t *steps)
 	inj.n = n;
 	inj.next = 0;
 	inj.calls = 0;
-	memcpy(inj.step, steps, (size_t)n * sizeof(*steps));
+	for (int i = 0; i < n; i++)
+		inj.step[i] = steps[i];
 }
 
 static int injected(ssize_t *r)
