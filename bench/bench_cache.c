@@ -12,7 +12,8 @@
  *
  * Variants: iobuf_cache_index (pool-bound cache, raw indices),
  * iobuf_cache_handle (pool-bound cache, checked handles, the address from
- * the checked iobuf_cache_buf()), iobuf_cache_set (set-bound cache,
+ * the checked iobuf_cache_buf()), iobuf_cache_handle_unsafe (the same
+ * with IOBUF_CACHE_UNSAFE_PUTS: what the puts' compare-and-swap costs), iobuf_cache_set (set-bound cache,
  * handles, size -> tier on every get), iobuf_pool_index and
  * iobuf_pool_handle (no cache: the SCQ path), dpdk_mempool_c256 and
  * dpdk_mempool_c0 (when DPDK is there; rte_thread_register() gives each
@@ -664,6 +665,12 @@ static void *cache_pool_enter(struct run *r)
 	return iobuf_cache_create_pool(r->shared, NULL, NULL);
 }
 
+/* The opt-in mode whose puts skip the compare-and-swap: what the safe default costs. */
+static void *cache_pool_unsafe_enter(struct run *r)
+{
+	return iobuf_cache_create_pool(r->shared, &(struct iobuf_cache_config){.flags = IOBUF_CACHE_UNSAFE_PUTS}, NULL);
+}
+
 static void *cache_set_enter(struct run *r)
 {
 	return iobuf_cache_create(r->shared, NULL, NULL);
@@ -842,6 +849,8 @@ static const struct variant variants[] = {
 	  cache_leave),
 	V("iobuf_cache_handle", "pool-bound cache, checked handles", chd, pool_create, pool_destroy, cache_pool_enter,
 	  cache_leave),
+	V("iobuf_cache_handle_unsafe", "pool-bound cache, handles, IOBUF_CACHE_UNSAFE_PUTS", chd, pool_create,
+	  pool_destroy, cache_pool_unsafe_enter, cache_leave),
 	V("iobuf_cache_set", "set-bound cache, handles, size->tier", cst, set_create, set_destroy, cache_set_enter,
 	  cache_leave),
 	V("iobuf_pool_index", "no cache: SCQ, raw index", pix, pool_create, pool_destroy, shared_enter, shared_leave),

@@ -12,9 +12,11 @@
 #include <iobuf/arena.h>
 #include <iobuf/iov.h>
 #include <iobuf/scq.h>
+#include <iobuf/slot.h>
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
 #include <iobuf/cache.h>
 #include <iobuf/ring.h>
+#include <iobuf/ring_bcast.h>
 
 #endif /* IOBUF_H */

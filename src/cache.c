@@ -1,31 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cache.c - the out-of-line half of the per-thread cache: create,
- * destroy, flush, and every call the inline fast paths of
+ * destroy, flush, park, and every call the inline fast paths of
  * include/iobuf/cache.h hand over (an empty or full stack, an error, a
- * strict or debugging cache).
+ * debugging build).
  *
- * Each served tier has a LIFO stack of 2M slots (M: the pool's magazine
- * size).  A get on an empty stack loads one full magazine from the pool
+ * Each served tier has a LIFO stack of 2M entries (M: the pool's magazine
+ * size), each a free index with the generation its slot holds.  A get on
+ * an empty stack loads one full magazine from the pool
  * (iobuf__pool_refill()); a put on a full stack gives the older half, M
  * indices, back as one magazine (iobuf__pool_flush()) and moves the
  * warmer half down.  So the stack runs between 0 and 2M and, after any
  * exchange, sits at M: M gets or M puts before the next one (Bonwick's
  * loaded and previous magazines, as one array).
  *
- * The generation of a slot is flipped by whoever holds the index: the
- * inline paths with a relaxed load and store (the owner's line), the
- * paths here through iobuf__pool_take() and iobuf__pool_release*(), which
- * also mark the buffer for ASan and valgrind and, for a put, use the
- * compare-and-swap that makes racing puts exact (IOBUF_CACHE_STRICT).
+ * The cache depends on its pools through attach/detach, refill, flush and
+ * the slot transitions of the out-of-line paths (iobuf__pool_take() and
+ * iobuf__pool_release*(), which also mark buffers for ASan and valgrind
+ * and count refusals); the inline paths read the pools' shapes.
  *
- * Ordering: nothing here is spelled; the edges are in pool.c: P1 and M1
- * (a flush releases, a refill acquires), M2 (empty magazines), W1 (a
- * flush wakes sleeping gets).  Within a cache, program order.
+ * Ordering: the edges are in pool.c: P1 and M1 (a flush releases, a
+ * refill acquires), M2 (empty magazines), W1 (a flush wakes sleeping
+ * gets), C1/C2 (park, reclaim, unpark).  Within a cache, program order.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,15 +44,17 @@
 /* What the inline paths never read. */
 struct cold_tier {
 	struct iobuf_pool *pool; /* NULL: a tier the cache does not serve */
-	uint32_t *bot;           /* the stack's bottom: it holds bot .. top - 1 */
-	uint32_t mag;            /* indices per magazine; 0: the tier is passed straight through */
-	uint32_t seen;           /* the pool's reclaim epoch when this cache last looked */
+	struct iobuf__pool_client client;
+	uint32_t mag;  /* indices per magazine; 0: the tier is passed straight through */
+	uint32_t seen; /* the pool's reclaim epoch when this cache last looked */
 };
 
 struct cache {
 	struct iobuf_cache pub; /* first: the caller's pointer */
+	uint32_t state;         /* IOBUF__CLIENT_*: parked or not, shared by every tier */
+	uint32_t zero;          /* the want word of tiers not served */
 	struct cold_tier cold[IOBUF_TIER_COUNT + 1];
-	uint64_t slots[]; /* the generation arrays, then the index arrays */
+	uint64_t slots[]; /* the stacks */
 };
 
 _Static_assert(sizeof(struct iobuf_cache_tier) == 64, "a tier is one cache line");
@@ -62,6 +65,11 @@ static inline struct cache *priv(struct iobuf_cache *c)
 	return (struct cache *)c;
 }
 
+static inline struct cold_tier *cold(const struct iobuf_cache *c, int ti)
+{
+	return &((struct cache *)(uintptr_t)c)->cold[ti];
+}
+
 static inline int tier_no(const struct iobuf_cache *c, const struct iobuf_cache_tier *t)
 {
 	return (int)(t - c->tier);
@@ -69,47 +77,48 @@ static inline int tier_no(const struct iobuf_cache *c, const struct iobuf_cache_
 
 static inline struct iobuf_pool *pool_of(const struct iobuf_cache *c, int ti)
 {
-	return ((const struct cache *)(const void *)c)->cold[ti].pool;
+	return cold(c, ti)->pool;
 }
 
-/* Free indices on tier @ti's stack. */
+/* Free buffers on tier @ti's stack. */
 static inline uint32_t count(const struct iobuf_cache *c, int ti)
 {
-	return (uint32_t)(c->tier[ti].top - ((const struct cache *)(const void *)c)->cold[ti].bot);
+	return (uint32_t)(c->tier[ti].top - cold(c, ti)->client.bot);
 }
 
-/* Record beside the @n indices from @p on their generations (current: the cache owns them). */
-static void note_gens(struct iobuf_cache_tier *t, const uint32_t *p, uint32_t n)
+/* The stack top is read by the pool's statistics: stored relaxed. */
+static inline void set_top(struct iobuf_cache_tier *t, uint64_t *p)
 {
-	uint64_t *gs = iobuf__cache_gslot(t, p);
-
-	for (uint32_t i = 0; i < n; i++)
-		gs[i] = iobuf__load_64(&t->gen[p[i]]);
+	iobuf__store_ptr(&t->top, p);
 }
 
 /* ---- moving indices between the stack and the pool --------------------------- */
 
-/* Give back all but the top @keep indices of tier @ti; returns how many went. */
+/* Give back all but the top @keep entries of tier @ti; returns how many went. */
 static int give_back(struct iobuf_cache *c, int ti, uint32_t keep)
 {
+	uint32_t idx[2 * IOBUF_POOL_MAGAZINE_MAX];
 	struct iobuf_cache_tier *t = &c->tier[ti];
-	uint32_t *bot = priv(c)->cold[ti].bot, n = count(c, ti), go = n > keep ? n - keep : 0;
+	uint64_t *bot = cold(c, ti)->client.bot;
+	uint32_t n = count(c, ti), go = n > keep ? n - keep : 0;
 
 	if (go == 0)
 		return 0;
 	/* The oldest (Bonwick's previous magazine) in whole magazines to the depot, the rest to the queue. */
-	iobuf__pool_flush(pool_of(c, ti), bot, (int)go);
-	memmove(bot, bot + go, sizeof(uint32_t) * (n - go));
-	memmove(iobuf__cache_gslot(t, bot), iobuf__cache_gslot(t, bot + go), sizeof(uint64_t) * (n - go));
-	t->top = bot + (n - go);
+	for (uint32_t i = 0; i < go; i++)
+		idx[i] = (uint32_t)bot[i];
+	memmove(bot, bot + go, sizeof(uint64_t) * (n - go));
+	set_top(t, bot + (n - go));
+	iobuf__pool_flush(pool_of(c, ti), idx, (int)go);
 	return (int)go;
 }
 
 /* A reclaim asked for since we last looked: give the whole tier back. */
 static void poll_reclaim(struct iobuf_cache *c, int ti)
 {
-	struct cold_tier *k = &priv(c)->cold[ti];
-	uint32_t e = iobuf__pool_reclaim_epoch(pool_of(c, ti));
+	struct cold_tier *k = cold(c, ti);
+	/* Relaxed: a hint; what is then given back is ordered by P1/M1. */
+	uint32_t e = iobuf__load_32(k->client.shape->reclaim);
 
 	if (IOBUF_UNLIKELY(e != k->seen)) {
 		k->seen = e;
@@ -117,61 +126,61 @@ static void poll_reclaim(struct iobuf_cache *c, int ti)
 	}
 }
 
-/* A free index of tier @ti for a get (its generation still even), or -ENOBUFS. */
+/* Push free index @idx (its slot even and current) on tier @ti's stack; the stack has room. */
+static void push_free(struct iobuf_cache *c, int ti, uint32_t idx)
+{
+	struct iobuf_cache_tier *t = &c->tier[ti];
+
+	iobuf__cache_push(t, idx, iobuf__slot_load(&t->slot[idx]));
+}
+
+/* A free index of tier @ti for a get (its slot still even), or -ENOBUFS. */
 static int take_free(struct iobuf_cache *c, int ti, uint32_t *idx)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
-	struct iobuf_pool *p = pool_of(c, ti);
-	uint32_t mag = priv(c)->cold[ti].mag;
+	struct cold_tier *k = cold(c, ti);
 
-	if (mag == 0) {
-		if (iobuf__pool_refill(p, idx, 1) == 1)
-			return 0;
-		iobuf__pool_note_empty(p);
-		return -ENOBUFS;
-	}
+	if (k->mag == 0)
+		return iobuf__pool_refill(k->pool, idx, 1) == 1 ? 0 : -ENOBUFS;
 	poll_reclaim(c, ti);
 	if (count(c, ti) == 0) {
-		uint32_t *bot = priv(c)->cold[ti].bot;
-		int got = iobuf__pool_refill(p, bot, (int)mag);
+		uint32_t buf[IOBUF_POOL_MAGAZINE_MAX];
+		int got = iobuf__pool_refill(k->pool, buf, (int)k->mag);
 
-		if (got == 0) {
-			iobuf__pool_note_empty(p);
+		/* Their slots are current: the refill acquired them (P1, M1). */
+		for (int i = 0; i < got; i++)
+			push_free(c, ti, buf[i]);
+		if (got == 0)
 			return -ENOBUFS;
-		}
-		/* Their generations are current: the refill acquired them (P1, M1). */
-		note_gens(t, bot, (uint32_t)got);
-		t->top = bot + got;
 	}
-	*idx = *--t->top;
+	*idx = (uint32_t)t->top[-1];
+	set_top(t, t->top - 1);
 	return 0;
 }
 
-/* Keep a free index (generation already even) of tier @ti: push it, flushing a magazine if full. */
+/* Keep free index @idx (its slot even) of tier @ti: push it, flushing a magazine if full. */
 static void keep_free(struct iobuf_cache *c, int ti, uint32_t idx)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
-	uint32_t mag = priv(c)->cold[ti].mag;
+	struct cold_tier *k = cold(c, ti);
 
-	if (mag == 0) {
-		iobuf__pool_give(pool_of(c, ti), &idx, 1);
+	if (k->mag == 0) {
+		iobuf__pool_flush(k->pool, &idx, 1);
 		return;
 	}
-	if (iobuf__cache_waiters(t->gen) != 0) {
-		/* A get sleeps on this pool: give it this buffer and the stack, now (W1 wakes it). */
+	if (iobuf__load_32(t->want) != 0) {
+		/* A get waits on this pool (or its readiness fd is armed): give it this buffer and the stack, now. */
 		give_back(c, ti, 0);
-		iobuf__pool_give(pool_of(c, ti), &idx, 1);
+		iobuf__pool_flush(k->pool, &idx, 1);
 		return;
 	}
 	poll_reclaim(c, ti);
-	if (count(c, ti) >= 2 * mag)
-		give_back(c, ti, mag);
-	*t->top = idx;
-	note_gens(t, t->top, 1);
-	t->top++;
+	if (count(c, ti) >= 2 * k->mag)
+		give_back(c, ti, k->mag);
+	push_free(c, ti, idx);
 }
 
-/* ---- create / destroy / flush ------------------------------------------------- */
+/* ---- create / destroy / flush / park ------------------------------------------ */
 
 static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *one, const struct iobuf_cache_config *cfg,
 				     int *err)
@@ -180,14 +189,14 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 	unsigned flags = cfg ? cfg->flags : 0;
 	size_t slots = 0;
 	struct cache *k;
-	uint32_t *stack;
-	uint64_t *gstack;
-	int rc = -EINVAL;
+	uint64_t *stack;
+	int rc = -EINVAL, one_ti = STANDIN;
 
-	if ((!set && !one) || (flags & ~(unsigned)IOBUF_CACHE_STRICT))
+	if ((!set && !one) || (flags & ~(unsigned)IOBUF_CACHE_UNSAFE_PUTS))
 		goto fail;
 	if (one) {
-		pools[((const struct iobuf_pool_shape *)(const void *)one)->tag] = one;
+		one_ti = (int)iobuf_handle_tag(iobuf__pool_shape(one)->stamp);
+		pools[one_ti] = one;
 	} else {
 		for (int t = 0; t < IOBUF_TIER_COUNT; t++)
 			pools[t] = iobuf_set_pool(set, t);
@@ -196,57 +205,59 @@ static struct iobuf_cache *cache_new(struct iobuf_set *set, struct iobuf_pool *o
 		if (pools[t])
 			slots += 2 * (size_t)iobuf__pool_magazine(pools[t]);
 	rc = -ENOMEM;
-	if (posix_memalign((void **)&k, 64, sizeof(*k) + (sizeof(uint64_t) + sizeof(uint32_t)) * slots) != 0)
+	if (posix_memalign((void **)&k, 64, sizeof(*k) + sizeof(uint64_t) * slots) != 0)
 		goto fail;
 	memset(k, 0, sizeof(*k));
-	gstack = k->slots;
-	stack = (uint32_t *)(k->slots + slots);
+	k->state = IOBUF__CLIENT_ACTIVE;
+	stack = k->slots;
 	for (int ti = 0; ti <= STANDIN; ti++) {
+		struct iobuf_cache_tier *t = &k->pub.tier[ti];
+
 		/* A tier not served: an empty stack that is also full (pointers into one object, not NULL). */
-		k->cold[ti].bot = k->pub.tier[ti].top = k->pub.tier[ti].lo = k->pub.tier[ti].hi = &k->pub.spare;
+		k->cold[ti].client.bot = t->top = t->lo = t->hi = &k->pub.spare;
+		t->want = &k->zero;
 	}
+	k->pub.unsafe = (flags & IOBUF_CACHE_UNSAFE_PUTS) != 0;
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++) {
 		struct iobuf_cache_tier *t = &k->pub.tier[ti];
-		struct iobuf_pool *p = pools[ti];
-		uint32_t mag;
+		struct cold_tier *ct = &k->cold[ti];
+		const struct iobuf_pool_shape *sh;
 
-		if (!p)
+		if (!pools[ti])
 			continue;
-		mag = iobuf__pool_magazine(p);
-		k->cold[ti].bot = stack;
+		ct->pool = pools[ti];
+		ct->client.top = &t->top;
+		ct->client.bot = stack;
+		ct->client.state = &k->state;
 		t->top = stack;
-		/* Modular arithmetic: gk + 2 * (uintptr_t)(stack + i) is &gstack[i]. */
-		t->gk = (uintptr_t)gstack - 2 * (uintptr_t)stack;
-		if ((flags & IOBUF_CACHE_STRICT) || iobuf__pool_debug(p)) {
-			/* lo above hi: every call out of line, where buffers are marked and puts are exact. */
-			t->lo = stack + 2 * mag;
+		iobuf__pool_attach(ct->pool, &ct->client);
+		sh = ct->client.shape;
+		ct->mag = ct->client.magazine;
+		if (ct->client.debug) {
+			/* lo above hi: every call out of line, where buffers are marked. */
+			t->lo = stack + 2 * ct->mag;
 			t->hi = stack;
+			k->pub.unsafe = 0;
 		} else {
 			t->lo = stack;
-			t->hi = stack + 2 * mag;
+			t->hi = stack + 2 * ct->mag;
 		}
-		stack += 2 * (size_t)mag;
-		gstack += 2 * (size_t)mag;
-		t->gen = iobuf__pool_meta(p);
-		t->capacity = iobuf_pool_capacity(p);
-		t->hbits = (uint32_t)IOBUF_HANDLE_MARK | ((uint32_t)ti << IOBUF_HANDLE_INDEX_BITS);
-		k->cold[ti].pool = p;
-		t->base = ((const struct iobuf_pool_shape *)(const void *)p)->base;
-		t->stride = iobuf_pool_stride(p);
-		k->cold[ti].mag = mag;
-		k->cold[ti].seen = iobuf__pool_reclaim_epoch(p);
-		iobuf__pool_attach(p, 1);
+		stack += 2 * (size_t)ct->mag;
+		t->slot = sh->slot;
+		t->want = sh->want;
+		t->base = sh->base;
+		t->stride = sh->stride;
+		t->capacity = sh->capacity;
+		t->stamp = sh->stamp;
+		ct->seen = iobuf__load_32(sh->reclaim);
 	}
 	k->pub.flags = flags;
 	k->pub.set = set;
-	if (one) {
-		k->pub.one = &k->pub.tier[((const struct iobuf_pool_shape *)(const void *)one)->tag];
-		k->pub.one_size = iobuf_pool_buf_size(one);
-	} else {
-		k->pub.one = &k->pub.tier[STANDIN];
-		k->pub.one_size = 0;
-	}
+	k->pub.one = &k->pub.tier[one_ti];
+	k->pub.one_size = one ? iobuf_pool_buf_size(one) : 0;
 	k->pub.hint = k->pub.one;
+	if (err)
+		*err = 0;
 	/* Published to the owner thread by however the caller hands over the pointer. */
 	return &k->pub;
 fail:
@@ -287,14 +298,43 @@ int iobuf_cache_flush(struct iobuf_cache *c)
 	return total;
 }
 
+int iobuf_cache_park(struct iobuf_cache *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (iobuf__load_32(&priv(c)->state) != IOBUF__CLIENT_ACTIVE)
+		return -EALREADY;
+	/* C1: pairs with the CAS in pool.c's reclaim_parked(): our stacks as we leave them. */
+	iobuf__store_32_rel(&priv(c)->state, IOBUF__CLIENT_PARKED);
+	return 0;
+}
+
+int iobuf_cache_unpark(struct iobuf_cache *c)
+{
+	if (!c)
+		return -EINVAL;
+	for (;;) {
+		uint32_t st = IOBUF__CLIENT_PARKED;
+
+		/* C2: pairs with the reclaimer's release store of PARKED: the stacks it emptied. */
+		if (iobuf__cas_32_acqrel(&priv(c)->state, &st, IOBUF__CLIENT_ACTIVE))
+			return 0;
+		if (st == IOBUF__CLIENT_ACTIVE)
+			return -EALREADY;
+		/* A pool is taking our buffers back: a bounded copy. */
+		sched_yield();
+	}
+}
+
 void iobuf_cache_destroy(struct iobuf_cache *c)
 {
 	if (!c)
 		return;
+	(void)iobuf_cache_unpark(c);
 	iobuf_cache_flush(c);
 	for (int ti = 0; ti < IOBUF_TIER_COUNT; ti++)
 		if (pool_of(c, ti))
-			iobuf__pool_attach(pool_of(c, ti), -1);
+			iobuf__pool_detach(pool_of(c, ti), &cold(c, ti)->client);
 	free(priv(c));
 }
 
@@ -320,10 +360,25 @@ static int tier_for_get(const struct iobuf_cache *c, size_t size)
 	return iobuf_tier_for_size(size);
 }
 
-int iobuf_cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+struct spill_ctx {
+	struct iobuf_cache *c;
+	iobuf_handle_t *h;
+};
+
+static int get_from(void *ctx, int ti)
 {
+	struct spill_ctx *s = ctx;
 	uint32_t idx;
-	int ti, rc;
+
+	if (!pool_of(s->c, ti) || take_free(s->c, ti, &idx) < 0)
+		return -ENOBUFS;
+	*s->h = iobuf__pool_take(pool_of(s->c, ti), idx);
+	return 0;
+}
+
+int iobuf__cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+{
+	int ti;
 
 	if (!h)
 		return -EINVAL;
@@ -333,24 +388,12 @@ int iobuf_cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 	ti = tier_for_get(c, size);
 	if (ti < 0)
 		return ti;
-	rc = pool_of(c, ti) ? take_free(c, ti, &idx) : -ENOBUFS;
-	if (rc == 0) {
-		*h = iobuf__pool_take(pool_of(c, ti), idx);
+	if (get_from(&(struct spill_ctx){c, h}, ti) == 0)
 		return 0;
-	}
-	if (c->set && (iobuf__set_flags(c->set) & IOBUF_SET_SPILL)) {
-		for (int up = ti + 1; up < IOBUF_TIER_COUNT; up++) {
-			if (pool_of(c, up) && take_free(c, up, &idx) == 0) {
-				iobuf__set_note_spill(c->set);
-				*h = iobuf__pool_take(pool_of(c, up), idx);
-				return 0;
-			}
-		}
-	}
-	return rc;
+	return c->set ? iobuf__set_spill(c->set, ti, get_from, &(struct spill_ctx){c, h}) : -ENOBUFS;
 }
 
-int iobuf_cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
+int iobuf__cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
 {
 	struct iobuf_pool *p;
 	int ti, rc;
@@ -372,85 +415,26 @@ int iobuf_cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
 	return 0;
 }
 
-int iobuf_cache_get_index_slow(struct iobuf_cache *c)
+int iobuf__cache_put_index_slow(struct iobuf_cache *c, uint32_t idx)
 {
-	uint32_t idx;
 	int ti, rc;
 
-	if (!c || !pool_of(c, tier_no(c, c->one)))
+	if (!c || !c->one_size)
 		return -EINVAL;
 	ti = tier_no(c, c->one);
-	rc = take_free(c, ti, &idx);
+	rc = iobuf__pool_release_index(pool_of(c, ti), idx);
 	if (rc < 0)
 		return rc;
-	(void)iobuf__pool_take(pool_of(c, tier_no(c, c->one)), idx);
-	return (int)idx;
-}
-
-int iobuf_cache_put_index_slow(struct iobuf_cache *c, uint32_t idx)
-{
-	int rc;
-
-	if (!c || !pool_of(c, tier_no(c, c->one)))
-		return -EINVAL;
-	rc = iobuf__pool_release_index(pool_of(c, tier_no(c, c->one)), idx);
-	if (rc < 0)
-		return rc;
-	keep_free(c, tier_no(c, c->one), idx);
+	keep_free(c, ti, idx);
 	return 0;
 }
 
-/*
- * @n free indices of tier @ti into @idx, all or none.  On failure the
- * ones taken go back on the stack in their order.
- */
-static int take_free_n(struct iobuf_cache *c, int ti, uint32_t *idx, int n)
-{
-	for (int i = 0; i < n; i++) {
-		if (take_free(c, ti, &idx[i]) < 0) {
-			while (i > 0)
-				keep_free(c, ti, idx[--i]);
-			return -ENOBUFS;
-		}
-	}
-	return 0;
-}
-
-int iobuf_cache_get_index_bulk_slow(struct iobuf_cache *c, uint32_t *idx, int n)
-{
-	int rc;
-
-	if (!c || !pool_of(c, tier_no(c, c->one)) || n < 0 || (!idx && n > 0))
-		return -EINVAL;
-	rc = take_free_n(c, tier_no(c, c->one), idx, n);
-	if (rc < 0)
-		return rc;
-	for (int i = 0; i < n; i++)
-		(void)iobuf__pool_take(pool_of(c, tier_no(c, c->one)), idx[i]);
-	return 0;
-}
-
-int iobuf_cache_put_index_bulk_slow(struct iobuf_cache *c, const uint32_t *idx, int n)
-{
-	int first = 0;
-
-	if (!c || !pool_of(c, tier_no(c, c->one)) || n < 0 || (!idx && n > 0))
-		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		int rc = iobuf_cache_put_index_slow(c, idx[i]);
-
-		if (rc < 0 && !first)
-			first = rc;
-	}
-	return first;
-}
-
-int iobuf_cache_get_bulk_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *hs, int n)
+int iobuf__cache_get_bulk_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *hs, uint32_t *idx, int n)
 {
 	struct iobuf_pool *p;
 	int ti;
 
-	if (!c || n < 0 || (!hs && n > 0))
+	if (!c || n < 0 || (!hs && !idx) || (idx && !c->one_size))
 		return -EINVAL;
 	ti = tier_for_get(c, size);
 	if (ti < 0)
@@ -460,33 +444,27 @@ int iobuf_cache_get_bulk_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t
 	p = pool_of(c, ti);
 	if (!p)
 		return -ENOBUFS;
-	/* All or none: gather the free indices in @hs, give them back on failure. */
+	/* All or none: gather the free indices (in @hs or @idx), give them back on failure. */
 	for (int i = 0; i < n; i++) {
-		uint32_t idx;
+		uint32_t x;
 
-		if (take_free(c, ti, &idx) < 0) {
-			while (i > 0)
-				keep_free(c, ti, (uint32_t)hs[--i]);
+		if (take_free(c, ti, &x) < 0) {
+			while (i > 0) {
+				--i;
+				keep_free(c, ti, hs ? (uint32_t)hs[i] : idx[i]);
+			}
 			return -ENOBUFS;
 		}
-		hs[i] = idx;
+		if (hs)
+			hs[i] = x;
+		else
+			idx[i] = x;
 	}
-	for (int i = 0; i < n; i++)
-		hs[i] = iobuf__pool_take(p, (uint32_t)hs[i]);
-	return 0;
-}
-
-int iobuf_cache_put_bulk_slow(struct iobuf_cache *c, const iobuf_handle_t *hs, int n)
-{
-	int first = 0;
-
-	if (!c || n < 0 || (!hs && n > 0))
-		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		int rc = iobuf_cache_put_slow(c, hs[i]);
-
-		if (rc < 0 && !first)
-			first = rc;
+		if (hs)
+			hs[i] = iobuf__pool_take(p, (uint32_t)hs[i]);
+		else
+			(void)iobuf__pool_take(p, idx[i]);
 	}
-	return first;
+	return 0;
 }

@@ -1,68 +1,80 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pool.c - one tier: an arena of equal buffers, the SCQ of free indices,
- * and a generation counter per slot.
+ * a slot word per buffer, the depot of magazines, waiting and readiness.
  *
- * Slot states.  meta[i] counts the hand-outs and returns of buffer i: it is
- * even while the buffer is free (in the queue or in a cache) and odd while
- * an owner holds it.  A handle carries the low 32 bits of the odd value it
- * was issued with.  A put moves meta[i] from that odd value to the next
- * even one with a CAS, so of two puts of one handle exactly one wins; the
- * loser sees an even value (-EALREADY) or a newer odd one (-ESTALE).  Only
- * the thread that took i out of the queue (or a cache) writes meta[i] on
- * the way out, and no put can succeed while meta[i] is even, so that plain
- * store races with nothing.
+ * Slots.  The slot words and their transitions are iobuf/slot.h's: a
+ * 32-bit generation, even while free, odd while held; a get takes (a
+ * relaxed store by the one holder of the free index), a put releases (a
+ * compare-and-swap from the handle's generation, so of two puts of one
+ * handle exactly one wins).  wraps[i] counts the times slot i's
+ * generation went past 2^32; only the release that wraps it writes it.
  *
- * Counters.  gets and puts are read off the slots (meta[i] - base counts
- * both), so the hot path keeps no shared counter for statistics; only
- * refusals, empty gets and waits, all off the common path, are counted.
+ * Counters.  gets and puts are read off the slots (every transition
+ * counts one), so the hot path keeps no shared counter for statistics;
+ * only refusals, empty gets and waits, all off the common path, are
+ * counted.  Caches attach to the pool (a list under a mutex, touched by
+ * attach, detach, statistics and reclaim only): a snapshot adds up what
+ * they hold, so "cached" is exact at rest and "free" is the rest.
  *
  * Depot.  Caches (cache.c) move indices to and from the pool in whole
  * magazines of M indices (Bonwick and Adams, "Magazines and Vmem", 2001).
  * The depot is pool-owned: nmag magazines of M slots, an SCQ of the ids
- * of the full ones and an SCQ of the ids of the empty ones.  Moving M
- * buffers costs two SCQ operations and a copy of 4M bytes, instead of M
- * SCQ operations.  Indices in the depot are free: an uncached get that
- * finds the free queue empty takes a full magazine, keeps one index and
- * gives the others to the queue, so no buffer hides there.  nmag is
- * capacity / M + 2: full magazines never hold more than capacity / M,
- * and the spare two cover drainers that still hold an id; a flush that
- * finds no empty magazine all the same gives its indices to the queue.
+ * of the full ones and an SCQ of the ids of the empty ones.  Indices in
+ * the depot are free: an uncached get that finds the free queue empty
+ * takes a full magazine, keeps one index and gives the others to the
+ * queue, so no buffer hides there.  nmag is capacity / M + 2: full
+ * magazines never hold more than capacity / M, and the spare two cover
+ * drainers that still hold an id; a flush that finds no empty magazine
+ * all the same gives its indices to the queue.
+ *
+ * Empty.  A get that finds the queue and the depot empty first takes back
+ * what parked caches hold (iobuf_cache_park()), then arms the readiness
+ * fd when one exists and looks again; only then is it -ENOBUFS, counted,
+ * and the reclaim epoch moves so that active caches give back on their
+ * next out-of-line call.
  *
  * Ordering edges (see doc/design.md):
- *   P1  put: the SCQ enqueue releases the buffer's bytes and meta[i];
+ *   P1  put: the SCQ enqueue releases the buffer's bytes and its slot;
  *       get: the SCQ dequeue that returns i acquires them.
- *   W1  put: enqueue (an atomic RMW) before the load of waiters;
- *       waiting get: waiters++ (an atomic RMW) before the retry of the
- *       queue.  With iobuf__fence_rmw_load() on both sides, at least
+ *   W1  put: enqueue (an atomic RMW) before the loads of waiters and
+ *       armed; waiting get: waiters++ (an atomic RMW) before the retry of
+ *       the queue.  With iobuf__fence_rmw_load() on both sides, at least
  *       one sees the other: the get finds the index, or the put sees the
  *       waiter and bumps wake_seq, which the futex re-checks.  A flush
  *       into the depot is such a put (its only shared writes before the
  *       fence are the SCQ's RMWs), and the retry looks in the depot too.
+ *   W2  arming the readiness fd: armed = 1 (an exchange) before the
+ *       re-check of the queue, with the same fence; pairs with W1's put
+ *       side: the re-check finds the index, or the put sees armed and
+ *       writes the eventfd.
  *   M1  flush: the enqueue of a full magazine's id releases the indices
  *       written into its slots (and, through P1 or the cache's own
- *       order, the buffers' bytes and generations); the dequeue of that
- *       id (a cache's refill, or an uncached get) acquires them.
+ *       order, the buffers' bytes and slots); the dequeue of that id (a
+ *       cache's refill, or an uncached get) acquires them.
  *   M2  drain: the enqueue of an empty magazine's id releases the
  *       drainer's reads of its slots; the flusher's dequeue of the id
  *       acquires them, so its writes cannot overtake those reads.
+ *   C1  park: a cache's owner stores PARKED with release after its last
+ *       write to its stacks; a reclaimer's CAS PARKED -> RECLAIMING
+ *       acquires them.  C2: the reclaimer's store of PARKED releases its
+ *       writes (the emptied stack); the owner's CAS PARKED -> ACTIVE in
+ *       iobuf_cache_unpark() acquires them.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <iobuf/cache.h>
 #include <iobuf/pool.h>
 #include <iobuf/scq.h>
 
@@ -70,6 +82,7 @@
 #include "pool.h"
 #include "scq.h"
 #include "util.h"
+#include "wait.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define IOBUF_POOL_ASAN 1
@@ -87,28 +100,24 @@
 #include <valgrind/valgrind.h>
 #endif
 
-/* Words of meta before meta[0]: one cache line, holding the waiters' count. */
-#define META_PAD (IOBUF_CACHELINE / sizeof(uint64_t))
-_Static_assert(META_PAD == IOBUF__CACHE_WAITERS_BACK, "iobuf/cache.h finds the waiters' count there");
-
 /* Spins and yields of a waiting get before it sleeps. */
 #define WAIT_SPINS 256
 #define WAIT_YIELDS 8
 
 struct iobuf_pool {
 	struct iobuf_pool_shape shape; /* first: read by iobuf_pool_index_buf() */
-	uint64_t *meta;                /* per slot: hand-outs + returns, + gen_base */
-	uint64_t gen_base;
+	uint32_t gen_base;             /* every slot's first generation */
+	uint32_t *wraps;               /* per slot: times its generation wrapped */
 	struct iobuf_scq *free;
 	struct iobuf_arena arena;
 	bool valgrind;
 
 	/* The depot (read-only fields; the SCQs are the shared state). */
-	uint32_t mag;             /* indices per magazine; 0: no depot */
-	uint32_t nmag;            /* magazines */
-	uint32_t *mag_slots;      /* nmag * mag indices */
-	struct iobuf_scq *full;   /* ids of full magazines */
-	struct iobuf_scq *empty;  /* ids of empty magazines */
+	uint32_t mag;            /* indices per magazine; 0: no depot */
+	uint32_t nmag;           /* magazines */
+	uint32_t *mag_slots;     /* nmag * mag indices */
+	struct iobuf_scq *full;  /* ids of full magazines */
+	struct iobuf_scq *empty; /* ids of empty magazines */
 
 	/* Written off the common path only. */
 	alignas(IOBUF_CACHELINE) uint64_t empty_gets;
@@ -119,29 +128,38 @@ struct iobuf_pool {
 	uint64_t refused_stale;
 
 	/*
-	 * On the cache line just before meta[0], alone: want, the waiting gets
-	 * that found the pool empty (caches' inline puts read it there,
-	 * through the generations' pointer they hold, and give their buffers
-	 * back while it is not 0), and waiters, those of them asleep on the
-	 * futex (read by every put).  Written only when a get starts or stops
-	 * waiting.
+	 * Read by every put (waiters, armed) and every cached put (want);
+	 * written only when a get starts or stops waiting and when the
+	 * readiness fd is armed or fires.  want: waiting gets plus the armed
+	 * fd (caches give their buffers back while it is not 0); waiters:
+	 * gets asleep on the futex; armed: 1 while the fd waits for a put.
 	 */
-	uint32_t *want;
-	uint32_t *waiters;
+	alignas(IOBUF_CACHELINE) uint32_t want;
+	uint32_t waiters;
+	uint32_t armed;
+	int ready_fd; /* -1 until iobuf_pool_ready_fd() or the set's adoption */
+	bool ready_fd_owned;
 
 	/* The futex word: written by puts that wake, read by sleepers. */
 	alignas(IOBUF_CACHELINE) uint32_t wake_seq;
 
-	/*
-	 * Read by caches on their slow paths, written when a get finds the
-	 * pool empty while caches are attached: a request to give back.
-	 */
+	/* Moves when a get finds the pool empty: caches give back on their next slow call. */
 	alignas(IOBUF_CACHELINE) uint32_t reclaim;
-
-	/* Written when a cache is created or destroyed, and when the high-water mark rises. */
-	alignas(IOBUF_CACHELINE) uint32_t caches;
 	uint32_t high_water;
+
+	/* The attached caches. */
+	alignas(IOBUF_CACHELINE) pthread_mutex_t lock;
+	struct iobuf__pool_client *clients;
+	uint32_t nclients; /* read without the lock: 0 means no cache to ask */
 };
+
+/* Owner ids of sets [1] and standalone pools [0]: the library's only process-wide state. */
+static uint32_t owner_seq[2];
+
+unsigned iobuf__owner_next(bool set)
+{
+	return (unsigned)iobuf__faa_32(&owner_seq[set ? 1 : 0], 1) % IOBUF__HANDLE_OWNERS;
+}
 
 /* ---- debugging aids: ASan poisoning, valgrind mempool ------------------- */
 
@@ -176,8 +194,6 @@ static inline void mark_used(struct iobuf_pool *p, uint32_t idx)
 #endif
 }
 
-/* ---- create / destroy ----------------------------------------------------- */
-
 #ifdef HAVE_VALGRIND_MEMCHECK_H
 /*
  * Running under valgrind's memcheck (not callgrind or another tool, which
@@ -194,18 +210,7 @@ static bool under_memcheck(void)
 }
 #endif
 
-static struct iobuf_scq *scq_alloc(uint32_t capacity, bool full)
-{
-	struct iobuf_scq *q;
-
-	if (posix_memalign((void **)&q, IOBUF_SCQ_ALIGN, iobuf_scq_memsize(capacity)) != 0)
-		return NULL;
-	if (iobuf_scq_init(q, capacity, full) < 0) {
-		free(q);
-		return NULL;
-	}
-	return q;
-}
+/* ---- create / destroy ----------------------------------------------------- */
 
 static int depot_init(struct iobuf_pool *p, const struct iobuf_pool_config *cfg)
 {
@@ -219,26 +224,46 @@ static int depot_init(struct iobuf_pool *p, const struct iobuf_pool_config *cfg)
 		return 0; /* too small to cache: no depot */
 	p->nmag = cfg->capacity / mag + 2;
 	p->mag_slots = malloc(sizeof(uint32_t) * (size_t)p->nmag * mag);
-	p->full = scq_alloc(p->nmag, false);
-	p->empty = scq_alloc(p->nmag, true);
+	p->full = iobuf__scq_create_at(p->nmag, false, 0, NULL);
+	p->empty = iobuf__scq_create_at(p->nmag, true, 0, NULL);
 	if (!p->mag_slots || !p->full || !p->empty)
 		return -ENOMEM;
 	p->mag = mag;
 	return 0;
 }
 
-static void depot_fini(struct iobuf_pool *p)
+/* Free what create made; the arena only when it was mapped. */
+static void pool_free(struct iobuf_pool *p)
 {
 	free(p->mag_slots);
-	free(p->full);
-	free(p->empty);
-	p->mag_slots = NULL;
-	p->full = p->empty = NULL;
-	p->mag = 0;
+	iobuf_scq_destroy(p->full);
+	iobuf_scq_destroy(p->empty);
+	iobuf_scq_destroy(p->free);
+	free(p->shape.slot);
+	free(p->wraps);
+	if (p->ready_fd_owned)
+		close(p->ready_fd);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
 }
 
-struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, uint64_t gen_base, uint64_t scq_start,
-					 int *err)
+/* A first generation of the pool's own (even), so that pools sharing an owner id rarely share generations. */
+static uint32_t gen_seed(const void *p, unsigned owner)
+{
+	struct timespec ts;
+	uint64_t z;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* splitmix64's finalizer over the address, the owner and the time. */
+	z = (uint64_t)(uintptr_t)p ^ ((uint64_t)owner << 56) ^ ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	z ^= z >> 31;
+	return (uint32_t)z & ~UINT32_C(1);
+}
+
+static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set, unsigned owner, bool seeded,
+				   uint32_t gen_base, uint64_t scq_start, int *err)
 {
 	struct iobuf_pool *p = NULL;
 	size_t page = iobuf_page_size(), align, stride, bytes;
@@ -259,47 +284,46 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	}
 	bytes = stride * cfg->capacity;
 
+	rc = -ENOMEM;
 	if (posix_memalign((void **)&p, IOBUF_CACHELINE, sizeof(*p)) != 0) {
 		p = NULL;
-		rc = -ENOMEM;
 		goto fail;
 	}
 	memset(p, 0, sizeof(*p));
 	p->arena.fd = -1;
-	p->gen_base = gen_base;
-	/* One line before meta[0] holds the sleeping gets' count (see iobuf/cache.h). */
-	if (posix_memalign((void **)&p->meta, IOBUF_CACHELINE, sizeof(uint64_t) * (META_PAD + (size_t)cfg->capacity)) !=
-	    0) {
-		p->meta = NULL;
-		rc = -ENOMEM;
+	p->ready_fd = -1;
+	if (pthread_mutex_init(&p->lock, NULL) != 0) {
+		free(p);
+		p = NULL;
 		goto fail;
 	}
-	memset(p->meta, 0, sizeof(uint64_t) * META_PAD);
-	p->want = (uint32_t *)(void *)p->meta;
-	p->waiters = p->want + 1;
-	p->meta += META_PAD;
+	p->gen_base = seeded ? gen_base : gen_seed(p, owner);
+	if (posix_memalign((void **)&p->shape.slot, IOBUF_CACHELINE, sizeof(uint32_t) * (size_t)cfg->capacity) != 0) {
+		p->shape.slot = NULL;
+		goto fail_free;
+	}
 	for (uint32_t i = 0; i < cfg->capacity; i++)
-		p->meta[i] = gen_base;
-	if (posix_memalign((void **)&p->free, IOBUF_SCQ_ALIGN, iobuf_scq_memsize(cfg->capacity)) != 0) {
-		p->free = NULL;
-		rc = -ENOMEM;
-		goto fail;
+		p->shape.slot[i] = p->gen_base;
+	p->wraps = calloc(cfg->capacity, sizeof(uint32_t));
+	p->free = iobuf__scq_create_at(cfg->capacity, true, scq_start, &rc);
+	if (!p->wraps || !p->free) {
+		rc = p->free ? -ENOMEM : rc;
+		goto fail_free;
 	}
-	rc = iobuf__scq_init_at(p->free, cfg->capacity, true, scq_start);
-	if (rc < 0)
-		goto fail;
 	rc = depot_init(p, cfg);
 	if (rc < 0)
-		goto fail;
+		goto fail_free;
 	rc = iobuf_arena_init(&p->arena, bytes, 0, cfg->arena_flags);
 	if (rc < 0)
-		goto fail;
+		goto fail_free;
 
 	p->shape.base = p->arena.base;
 	p->shape.stride = stride;
 	p->shape.buf_size = cfg->buf_size;
 	p->shape.capacity = cfg->capacity;
-	p->shape.tag = cfg->tag;
+	p->shape.stamp = iobuf__stamp(set, owner, cfg->tag);
+	p->shape.want = &p->want;
+	p->shape.reclaim = &p->reclaim;
 
 #ifdef HAVE_VALGRIND_MEMCHECK_H
 	/*
@@ -320,22 +344,28 @@ struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, ui
 	/* Published to other threads by however the caller hands them the pointer. */
 	return p;
 
+fail_free:
+	pool_free(p);
 fail:
-	if (p) {
-		depot_fini(p);
-		free(p->free);
-		if (p->meta)
-			free(p->meta - META_PAD);
-		free(p);
-	}
 	if (err)
 		*err = rc;
 	return NULL;
 }
 
+struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, uint32_t gen_base, uint64_t scq_start,
+					 int *err)
+{
+	return pool_new(cfg, false, iobuf__owner_next(false), true, gen_base, scq_start, err);
+}
+
+struct iobuf_pool *iobuf__pool_create_in_set(const struct iobuf_pool_config *cfg, unsigned owner, int *err)
+{
+	return pool_new(cfg, true, owner, false, 0, 0, err);
+}
+
 struct iobuf_pool *iobuf_pool_create(const struct iobuf_pool_config *cfg, int *err)
 {
-	return iobuf__pool_create_at(cfg, 0, 0, err);
+	return pool_new(cfg, false, cfg ? iobuf__owner_next(false) : 0, false, 0, 0, err);
 }
 
 void iobuf_pool_destroy(struct iobuf_pool *p)
@@ -350,39 +380,18 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 		VALGRIND_DESTROY_MEMPOOL(p);
 #endif
 	iobuf_arena_fini(&p->arena);
-	depot_fini(p);
-	iobuf_scq_fini(p->free);
-	free(p->free);
-	free(p->meta - META_PAD);
-	free(p);
+	pool_free(p);
 }
 
-/* ---- handles ---------------------------------------------------------------- */
-
-static inline iobuf_handle_t make_handle(const struct iobuf_pool *p, uint32_t idx, uint64_t gen)
-{
-	return ((uint64_t)(uint32_t)gen << 32) | IOBUF_HANDLE_MARK |
-	       ((uint64_t)p->shape.tag << IOBUF_HANDLE_INDEX_BITS) | idx;
-}
-
-/* A handle this pool could have issued: mark, tag, index in range, odd generation. */
-static inline bool handle_ok(const struct iobuf_pool *p, iobuf_handle_t h)
-{
-	return (h & IOBUF_HANDLE_MARK) && iobuf_handle_tag(h) == p->shape.tag &&
-	       iobuf_handle_index(h) < p->shape.capacity && (iobuf_handle_generation(h) & 1);
-}
+/* ---- slots ------------------------------------------------------------------ */
 
 static inline iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
 {
-	/*
-	 * Relaxed: the index came through P1 (or from this thread's cache), so
-	 * meta[idx] is current; while it is even no put can move it.
-	 */
-	uint64_t g = iobuf__load_64(&p->meta[idx]) + 1;
+	/* The index came through P1 (or from a cache): the slot is current and no one else writes it. */
+	uint32_t g = iobuf__slot_take(&p->shape.slot[idx], iobuf__slot_load(&p->shape.slot[idx]));
 
-	iobuf__store_64(&p->meta[idx], g);
 	mark_used(p, idx);
-	return make_handle(p, idx, g);
+	return iobuf__handle_make(p->shape.stamp, idx, g);
 }
 
 iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
@@ -398,27 +407,46 @@ static __attribute__((noinline, cold)) int refuse(struct iobuf_pool *p, int rc)
 	return rc;
 }
 
+void iobuf__pool_refuse(struct iobuf_pool *p, int rc)
+{
+	(void)refuse(p, rc);
+}
+
+/* A release of generation UINT32_MAX took slot @idx past 2^32: count it (we hold the free index). */
+static __attribute__((noinline, cold)) void note_wrap(struct iobuf_pool *p, uint32_t idx)
+{
+	iobuf__store_32(&p->wraps[idx], iobuf__load_32(&p->wraps[idx]) + 1);
+}
+
+/*
+ * A release of @gen refused as stale: -ESTALE when slot @idx has issued
+ * @gen (it lies between the slot's first generation and the one it holds
+ * now), else -EINVAL: a generation this slot never had is another owner's
+ * handle that shares our owner id (iobuf/slot.h).  Once a slot wrapped,
+ * every generation has been issued: -ESTALE.
+ */
+static __attribute__((noinline, cold)) int stale_or_foreign(const struct iobuf_pool *p, uint32_t idx, uint32_t gen)
+{
+	uint32_t now = iobuf__slot_load(&p->shape.slot[idx]);
+
+	if (iobuf__load_32(&p->wraps[idx]) == 0 && gen - p->gen_base > now - p->gen_base)
+		return -EINVAL;
+	return -ESTALE;
+}
+
 static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 {
-	uint32_t idx, gen;
-	uint64_t m;
+	uint32_t idx = iobuf__handle_index_for(h, p->shape.stamp), gen = iobuf_handle_generation(h);
+	int rc;
 
-	if (IOBUF_UNLIKELY(!handle_ok(p, h)))
+	/* Another owner's stamp, an index out of range, or not a held generation. */
+	if (IOBUF_UNLIKELY(idx >= p->shape.capacity || !(gen & 1)))
 		return refuse(p, -EINVAL);
-	idx = iobuf_handle_index(h);
-	gen = iobuf_handle_generation(h);
-	m = iobuf__load_64(&p->meta[idx]);
-	for (;;) {
-		if (IOBUF_UNLIKELY((uint32_t)m != gen)) {
-			/* Even and one past ours: put already.  Anything else: handed out again since. */
-			if (!(m & 1) && (uint32_t)(m - 1) == gen)
-				return refuse(p, -EALREADY);
-			return refuse(p, -ESTALE);
-		}
-		/* Relaxed CAS: the bytes are released by P1 when the index is enqueued. */
-		if (iobuf__cas_64(&p->meta[idx], &m, m + 1))
-			break;
-	}
+	rc = iobuf__slot_release(&p->shape.slot[idx], gen);
+	if (IOBUF_UNLIKELY(rc < 0))
+		return refuse(p, rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc);
+	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
+		note_wrap(p, idx);
 	mark_free(p, idx);
 	return (int)idx;
 }
@@ -428,21 +456,48 @@ int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
 	return release(p, h);
 }
 
-/* ---- the free queue and sleeping gets --------------------------------------- */
-
-static long futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
+static inline int release_index(struct iobuf_pool *p, uint32_t idx)
 {
-	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+	uint32_t gen;
+
+	if (IOBUF_UNLIKELY(idx >= p->shape.capacity))
+		return refuse(p, -EINVAL);
+	if (IOBUF_UNLIKELY(iobuf__slot_release_any(&p->shape.slot[idx], &gen) < 0))
+		return refuse(p, -EALREADY);
+	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
+		note_wrap(p, idx);
+	mark_free(p, idx);
+	return 0;
+}
+
+int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
+{
+	return release_index(p, idx);
+}
+
+/* ---- the free queue, sleeping gets and the readiness fd -------------------- */
+
+static __attribute__((noinline)) void wake_slow(struct iobuf_pool *p)
+{
+	if (iobuf__load_32(&p->waiters) != 0)
+		iobuf__futex_bump_wake(&p->wake_seq); /* W1: the sleeper re-reads wake_seq */
+	if (iobuf__load_32(&p->armed) != 0 && iobuf__fas_32(&p->armed, 0) != 0) {
+		uint64_t one = 1;
+
+		iobuf__faa_32(&p->want, (uint32_t)-1);
+		/* Non-blocking: a counter at its limit is readable already. */
+		if (write(p->ready_fd, &one, sizeof(one)) < 0) {
+			/* EAGAIN only (the counter is full, so the fd is readable). */
+		}
+	}
 }
 
 static inline void wake_sleepers(struct iobuf_pool *p)
 {
-	/* W1: pairs with W1 in iobuf_pool_get_wait(); the enqueue's RMW comes first. */
+	/* W1: pairs with W1 in iobuf_pool_get_wait() and W2 in arm_ready(); the enqueue's RMW comes first. */
 	iobuf__fence_rmw_load();
-	if (IOBUF_UNLIKELY(iobuf__load_32(p->waiters) != 0)) {
-		iobuf__faa_32_acqrel(&p->wake_seq, 1);
-		futex(&p->wake_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-	}
+	if (IOBUF_UNLIKELY((iobuf__load_32(&p->waiters) | iobuf__load_32(&p->armed)) != 0))
+		wake_slow(p);
 }
 
 /* Enqueue free indices; the caller wakes sleepers once it has enqueued all it will. */
@@ -455,7 +510,7 @@ static void enqueue(struct iobuf_pool *p, const uint32_t *idx, int n)
 		iobuf_scq_enqueue_bulk(p->free, idx, n);
 }
 
-void iobuf__pool_give(struct iobuf_pool *p, const uint32_t *idx, int n)
+static void give(struct iobuf_pool *p, const uint32_t *idx, int n)
 {
 	if (n <= 0)
 		return;
@@ -463,7 +518,7 @@ void iobuf__pool_give(struct iobuf_pool *p, const uint32_t *idx, int n)
 	wake_sleepers(p);
 }
 
-/* Free indices in the shared structures: the queue and the depot's full magazines. */
+/* Free indices in the shared structures: the queue and the depot's full magazines (an estimate). */
 static uint32_t shared_free(const struct iobuf_pool *p)
 {
 	uint64_t n = iobuf_scq_count(p->free);
@@ -473,7 +528,8 @@ static uint32_t shared_free(const struct iobuf_pool *p)
 	return n < p->shape.capacity ? (uint32_t)n : p->shape.capacity;
 }
 
-void iobuf__pool_note_free(struct iobuf_pool *p, uint32_t free_now)
+/* Record that the queue and depot were seen with @free_now indices (the sampled high-water mark). */
+static void note_free(struct iobuf_pool *p, uint32_t free_now)
 {
 	uint32_t out = free_now < p->shape.capacity ? p->shape.capacity - free_now : 0;
 	uint32_t hw = iobuf__load_32(&p->high_water);
@@ -482,14 +538,29 @@ void iobuf__pool_note_free(struct iobuf_pool *p, uint32_t free_now)
 		;
 }
 
+/*
+ * Arm the readiness fd, if the pool has one: the next put writes it.
+ * Returns true when armed (the caller then looks at the queue again).
+ */
+static bool arm_ready(struct iobuf_pool *p)
+{
+	if (iobuf__load_int_acq(&p->ready_fd) < 0)
+		return false;
+	if (iobuf__fas_32(&p->armed, 1) == 0)
+		iobuf__faa_32(&p->want, 1);
+	/* W2: pairs with W1 in wake_sleepers(): armed is written (an RMW) before the re-check. */
+	iobuf__fence_rmw_load();
+	return true;
+}
+
 struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *p)
 {
 	return p->free;
 }
 
-uint64_t *iobuf__pool_meta(struct iobuf_pool *p)
+const struct iobuf_pool_shape *iobuf__pool_shape(const struct iobuf_pool *p)
 {
-	return p->meta;
+	return &p->shape;
 }
 
 uint32_t iobuf__pool_magazine(const struct iobuf_pool *p)
@@ -497,48 +568,106 @@ uint32_t iobuf__pool_magazine(const struct iobuf_pool *p)
 	return p->mag;
 }
 
-bool iobuf__pool_debug(const struct iobuf_pool *p)
+/* ---- caches ------------------------------------------------------------------ */
+
+void iobuf__pool_attach(struct iobuf_pool *p, struct iobuf__pool_client *cl)
 {
+	cl->shape = &p->shape;
+	cl->magazine = p->mag;
 #ifdef IOBUF_POOL_ASAN
-	(void)p;
-	return true;
+	cl->debug = true;
 #else
-	return p->valgrind;
+	cl->debug = p->valgrind;
 #endif
+	pthread_mutex_lock(&p->lock);
+	cl->prev = NULL;
+	cl->next = p->clients;
+	if (p->clients)
+		p->clients->prev = cl;
+	p->clients = cl;
+	iobuf__store_32(&p->nclients, iobuf__load_32(&p->nclients) + 1);
+	pthread_mutex_unlock(&p->lock);
 }
 
-void iobuf__pool_attach(struct iobuf_pool *p, int delta)
+void iobuf__pool_detach(struct iobuf_pool *p, struct iobuf__pool_client *cl)
 {
-	iobuf__faa_32(&p->caches, (uint32_t)delta);
+	pthread_mutex_lock(&p->lock);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		p->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	iobuf__store_32(&p->nclients, iobuf__load_32(&p->nclients) - 1);
+	pthread_mutex_unlock(&p->lock);
 }
 
-uint32_t iobuf__pool_reclaim_epoch(const struct iobuf_pool *p)
+static void flush(struct iobuf_pool *p, const uint32_t *idx, int n);
+
+/*
+ * Take back what parked caches hold of this pool.  Returns the number of
+ * buffers taken.  Skips the lot when another thread holds the list (a
+ * reclaim or an attach is running), so an empty get never blocks.
+ */
+static __attribute__((noinline)) uint32_t reclaim_parked(struct iobuf_pool *p)
 {
-	/* Relaxed: a hint; what a cache then gives back is ordered by P1/M1. */
-	return iobuf__load_32(&p->reclaim);
+	uint32_t buf[64], total = 0;
+
+	if (iobuf__load_32(&p->nclients) == 0 || pthread_mutex_trylock(&p->lock) != 0)
+		return 0;
+	for (struct iobuf__pool_client *cl = p->clients; cl; cl = cl->next) {
+		uint32_t st = IOBUF__CLIENT_PARKED;
+		uint64_t *top;
+
+		/*
+		 * C1: pairs with the owner's release store of PARKED in
+		 * iobuf_cache_park().  A set's cache shares its state word among
+		 * its tiers: while another pool reclaims its stack of that pool
+		 * (a bounded copy), wait, then try again.
+		 */
+		while (!iobuf__cas_32_acqrel(cl->state, &st, IOBUF__CLIENT_RECLAIMING) &&
+		       st == IOBUF__CLIENT_RECLAIMING) {
+			iobuf__cpu_relax();
+			st = IOBUF__CLIENT_PARKED;
+		}
+		if (st != IOBUF__CLIENT_PARKED)
+			continue; /* active: it gives back on its own out-of-line calls */
+		top = *cl->top;
+		for (uint64_t *e = cl->bot; e < top;) {
+			int n = 0;
+
+			while (e < top && n < 64)
+				buf[n++] = (uint32_t)*e++;
+			flush(p, buf, n);
+			total += (uint32_t)n;
+		}
+		iobuf__store_ptr(cl->top, cl->bot);
+		/* C2: pairs with the CAS in iobuf_cache_unpark(): the emptied stack. */
+		iobuf__store_32_rel(cl->state, IOBUF__CLIENT_PARKED);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return total;
 }
 
 /*
- * An empty get: count it, sample the high-water mark with @free_now free
- * buffers, and ask attached caches to give back.
+ * A get found the queue and the depot empty.  Returns true when it should
+ * look again: parked caches gave buffers back, or the readiness fd is
+ * now armed and the queue may hold @need (W2).
  */
-static __attribute__((noinline, cold)) void note_empty_at(struct iobuf_pool *p, uint32_t free_now)
+static __attribute__((noinline, cold)) bool recover(struct iobuf_pool *p, uint32_t need)
+{
+	if (reclaim_parked(p) > 0)
+		return true;
+	return arm_ready(p) && shared_free(p) >= need;
+}
+
+/* A get that returns empty: count it, sample the high-water mark, and ask caches to give back. */
+static __attribute__((noinline, cold)) void note_empty(struct iobuf_pool *p)
 {
 	iobuf__faa_64(&p->empty_gets, 1);
-	iobuf__pool_note_free(p, free_now);
-	if (iobuf__load_32(&p->caches) != 0)
+	note_free(p, shared_free(p));
+	if (iobuf__load_32(&p->nclients) != 0)
 		iobuf__faa_32(&p->reclaim, 1);
-}
-
-/* An empty get: the queue and the depot are empty, every buffer is out of them. */
-static void note_empty(struct iobuf_pool *p)
-{
-	note_empty_at(p, 0);
-}
-
-void iobuf__pool_note_empty(struct iobuf_pool *p)
-{
-	note_empty(p);
 }
 
 /* ---- the depot ----------------------------------------------------------------- */
@@ -593,8 +722,23 @@ static int depot_drain(struct iobuf_pool *p, uint32_t *out, int want)
 	n = depot_take(p, buf);
 	keep = n < want ? n : want;
 	memcpy(out, buf + n - keep, sizeof(uint32_t) * (size_t)keep);
-	iobuf__pool_give(p, buf, n - keep);
+	give(p, buf, n - keep);
 	return keep;
+}
+
+/* Up to @max (>= 1) free indices into @out from the queue, then the depot. */
+static int take_free(struct iobuf_pool *p, uint32_t *out, int max)
+{
+	int got = iobuf_scq_dequeue_burst(p->free, out, max);
+
+	while (got < max && p->mag) {
+		int d = depot_drain(p, out + got, max - got);
+
+		if (d == 0)
+			break;
+		got += d;
+	}
+	return got;
 }
 
 int iobuf__pool_refill(struct iobuf_pool *p, uint32_t *out, int max)
@@ -609,17 +753,19 @@ int iobuf__pool_refill(struct iobuf_pool *p, uint32_t *out, int max)
 			goto done;
 		max = (int)p->mag;
 	}
-	got = iobuf_scq_dequeue_burst(p->free, out, max);
-	if (got == 0 && p->mag)
-		got = depot_drain(p, out, max);
-	if (got == 0)
+	got = take_free(p, out, max);
+	if (got == 0 && recover(p, 1))
+		got = take_free(p, out, max);
+	if (got == 0) {
+		note_empty(p);
 		return 0;
+	}
 done:
-	iobuf__pool_note_free(p, shared_free(p));
+	note_free(p, shared_free(p));
 	return got;
 }
 
-void iobuf__pool_flush(struct iobuf_pool *p, const uint32_t *idx, int n)
+static void flush(struct iobuf_pool *p, const uint32_t *idx, int n)
 {
 	if (n <= 0)
 		return;
@@ -632,41 +778,44 @@ void iobuf__pool_flush(struct iobuf_pool *p, const uint32_t *idx, int n)
 	wake_sleepers(p);
 }
 
+void iobuf__pool_flush(struct iobuf_pool *p, const uint32_t *idx, int n)
+{
+	flush(p, idx, n);
+}
+
 /* ---- get -------------------------------------------------------------------- */
 
 /*
- * One dequeue: an index, or -ENOBUFS.  P1 (or M1) acquire is inside the
- * dequeue.  A single get does not sample the high-water mark: that would
- * read the queue's tail line, which the putting core keeps writing.  Bulk
- * and burst gets, empty and waiting gets, cache refills and snapshots
- * sample it.
+ * One free index, or -ENOBUFS (counted).  P1 (or M1) acquire is inside
+ * the dequeue.  A single get does not sample the high-water mark: that
+ * would read the queue's tail line, which the putting core keeps writing.
  */
 static inline int dequeue(struct iobuf_pool *p)
 {
 	int idx = iobuf_scq_dequeue(p->free);
+	uint32_t one;
 
-	if (IOBUF_UNLIKELY(idx < 0)) {
-		uint32_t one;
-
-		/* The queue is empty: buffers may sit in the depot's magazines. */
-		if (depot_drain(p, &one, 1) == 0)
-			return -ENOBUFS;
-		idx = (int)one;
-	}
-	return idx;
+	if (IOBUF_LIKELY(idx >= 0))
+		return idx;
+	/* The queue is empty: buffers may sit in the depot's magazines, or in parked caches. */
+	if (take_free(p, &one, 1) == 1 || (recover(p, 1) && take_free(p, &one, 1) == 1))
+		return (int)one;
+	note_empty(p);
+	return -ENOBUFS;
 }
 
 int iobuf_pool_get(struct iobuf_pool *p, iobuf_handle_t *h)
 {
 	int idx;
 
-	if (IOBUF_UNLIKELY(!p || !h))
+	if (IOBUF_UNLIKELY(!h))
+		return -EINVAL;
+	*h = IOBUF_HANDLE_NONE;
+	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
 	idx = dequeue(p);
-	if (IOBUF_UNLIKELY(idx < 0)) {
-		note_empty(p);
+	if (IOBUF_UNLIKELY(idx < 0))
 		return idx;
-	}
 	*h = take(p, (uint32_t)idx);
 	return 0;
 }
@@ -678,168 +827,153 @@ int iobuf_pool_get_index(struct iobuf_pool *p)
 	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
 	idx = dequeue(p);
-	if (IOBUF_UNLIKELY(idx < 0)) {
-		note_empty(p);
+	if (IOBUF_UNLIKELY(idx < 0))
 		return idx;
-	}
 	(void)take(p, (uint32_t)idx);
 	return idx;
 }
 
-static uint64_t deadline_after(int64_t timeout_ns)
+/* One try without counting an empty get: the queue, then the depot. */
+static inline int try_once(struct iobuf_pool *p)
 {
-	struct timespec ts;
-	uint64_t now;
+	uint32_t one;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	return timeout_ns < 0 || (uint64_t)timeout_ns > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)timeout_ns;
-}
-
-/* Nanoseconds left before @deadline (0 when passed), as a relative timespec. */
-static uint64_t time_left(uint64_t deadline, struct timespec *ts)
-{
-	struct timespec now;
-	uint64_t n, left;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	n = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-	left = deadline > n ? deadline - n : 0;
-	ts->tv_sec = (time_t)(left / 1000000000u);
-	ts->tv_nsec = (long)(left % 1000000000u);
-	return left;
+	return take_free(p, &one, 1) == 1 ? (int)one : -ENOBUFS;
 }
 
 int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout_ns)
 {
 	uint64_t deadline;
 	struct timespec ts;
-	int idx, rc;
+	int idx;
 
-	if (IOBUF_UNLIKELY(!p || !h))
+	if (IOBUF_UNLIKELY(!h))
+		return -EINVAL;
+	*h = IOBUF_HANDLE_NONE;
+	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
 	idx = dequeue(p);
 	if (IOBUF_LIKELY(idx >= 0))
 		goto got;
-	note_empty(p);
 	if (timeout_ns == 0)
 		goto timeout;
-	deadline = deadline_after(timeout_ns);
+	deadline = iobuf__deadline_after(timeout_ns);
 	/* From here on, puts through caches give their buffers to the pool (a hint: relaxed). */
-	iobuf__faa_32(p->want, 1);
+	iobuf__faa_32(&p->want, 1);
 
 	for (int i = 0; i < WAIT_SPINS; i++) {
 		iobuf__cpu_relax();
-		if ((idx = dequeue(p)) >= 0)
+		if ((idx = try_once(p)) >= 0)
 			goto got_wanted;
 	}
 	for (int i = 0; i < WAIT_YIELDS; i++) {
 		sched_yield();
-		if ((idx = dequeue(p)) >= 0)
+		if ((idx = try_once(p)) >= 0)
 			goto got_wanted;
-		if (time_left(deadline, &ts) == 0)
+		if (iobuf__time_left(deadline, &ts) == 0)
 			goto timeout_wanted;
 	}
 
 	iobuf__faa_64(&p->waits, 1);
 	/* W1: pairs with W1 in wake_sleepers(); the RMW on waiters comes first. */
-	iobuf__faa_32_acqrel(p->waiters, 1);
+	iobuf__faa_32_acqrel(&p->waiters, 1);
 	iobuf__fence_rmw_load();
 	for (;;) {
 		uint32_t seq = iobuf__load_32_acq(&p->wake_seq);
 
-		if ((idx = dequeue(p)) >= 0)
+		if ((idx = try_once(p)) >= 0)
 			break;
-		if (time_left(deadline, &ts) == 0) {
+		if (reclaim_parked(p) > 0)
+			continue;
+		if (iobuf__time_left(deadline, &ts) == 0) {
 			idx = -ETIMEDOUT;
 			break;
 		}
 		/* About to sleep: ask caches again (each that sees it flushes, and wakes us). */
-		if (iobuf__load_32(&p->caches) != 0)
+		if (iobuf__load_32(&p->nclients) != 0)
 			iobuf__faa_32(&p->reclaim, 1);
 		/* Returns at once if a put bumped wake_seq since we read it. */
-		futex(&p->wake_seq, FUTEX_WAIT_PRIVATE, seq, deadline == UINT64_MAX ? NULL : &ts);
+		(void)iobuf__futex_wait_for(&p->wake_seq, seq, deadline == IOBUF__WAIT_FOREVER ? NULL : &ts);
 	}
-	iobuf__faa_32(p->waiters, (uint32_t)-1);
+	iobuf__faa_32(&p->waiters, (uint32_t)-1);
 	if (idx < 0)
 		goto timeout_wanted;
 got_wanted:
-	iobuf__faa_32(p->want, (uint32_t)-1);
+	iobuf__faa_32(&p->want, (uint32_t)-1);
 got:
 	*h = take(p, (uint32_t)idx);
 	return 0;
 timeout_wanted:
-	iobuf__faa_32(p->want, (uint32_t)-1);
+	iobuf__faa_32(&p->want, (uint32_t)-1);
 timeout:
 	iobuf__faa_64(&p->wait_timeouts, 1);
-	rc = -ETIMEDOUT;
-	return rc;
+	return -ETIMEDOUT;
 }
 
-int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
+/*
+ * Up to @n free indices, stored (as integers) in @hs for the caller to
+ * turn into handles.  @all: all or nothing (what was taken goes back).
+ * Nothing allocates: indices go back 64 at a time through a local array.
+ */
+static int take_n(struct iobuf_pool *p, iobuf_handle_t *hs, int n, bool all)
 {
 	uint32_t idx[64];
 	int got = 0;
 
-	if (IOBUF_UNLIKELY(!p || (!hs && n > 0) || n < 0))
-		return -EINVAL;
-	while (got < n) {
-		int want = n - got < 64 ? n - got : 64;
-		int k = iobuf_scq_dequeue_burst(p->free, idx, want);
+	for (int pass = 0; pass < 2; pass++) {
+		while (got < n) {
+			int want = n - got < 64 ? n - got : 64, k = take_free(p, idx, want);
 
-		while (k < want) {
-			int d = depot_drain(p, idx + k, want - k);
-
-			if (d == 0)
+			for (int i = 0; i < k; i++)
+				hs[got + i] = idx[i];
+			got += k;
+			if (k < want)
 				break;
-			k += d;
 		}
-		for (int i = 0; i < k; i++)
-			hs[got + i] = take(p, idx[i]);
-		got += k;
-		if (k < want)
+		if (got == n || !recover(p, (uint32_t)(all ? n - got : 1)))
 			break;
 	}
-	if (got > 0)
-		iobuf__pool_note_free(p, shared_free(p));
-	if (got < n)
+	if (got < n) {
+		if (all) {
+			/* The indices go back untouched (their slots stayed even). */
+			for (int i = 0; i < got;) {
+				int k = 0;
+
+				while (i < got && k < 64)
+					idx[k++] = (uint32_t)hs[i++];
+				give(p, idx, k);
+			}
+			got = 0;
+		}
 		note_empty(p);
+	} else {
+		note_free(p, shared_free(p));
+	}
+	return got;
+}
+
+int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
+{
+	int got;
+
+	if (IOBUF_UNLIKELY(!p || !hs || n < 0))
+		return -EINVAL;
+	got = take_n(p, hs, n, false);
+	for (int i = 0; i < got; i++)
+		hs[i] = take(p, (uint32_t)hs[i]);
 	return got;
 }
 
 int iobuf_pool_get_bulk(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 {
-	uint32_t small[64], *idx = small;
-	int got;
-
-	if (IOBUF_UNLIKELY(!p || (!hs && n > 0) || n < 0))
+	if (IOBUF_UNLIKELY(!p || !hs || n < 0))
 		return -EINVAL;
 	if (n == 0)
 		return 0;
-	if (n > 64 && !(idx = malloc(sizeof(*idx) * (size_t)n)))
-		return -ENOMEM;
-	got = iobuf_scq_dequeue_burst(p->free, idx, n);
-	while (got < n) {
-		int k = depot_drain(p, idx + got, n - got);
-
-		if (k == 0)
-			break;
-		got += k;
-	}
-	if (got < n) {
-		/* All or nothing: the indices go back untouched (their slots stayed even). */
-		if (got > 0)
-			iobuf__pool_give(p, idx, got);
-		note_empty_at(p, shared_free(p));
-		if (idx != small)
-			free(idx);
+	if (take_n(p, hs, n, true) < n)
 		return -ENOBUFS;
-	}
-	iobuf__pool_note_free(p, shared_free(p));
 	for (int i = 0; i < n; i++)
-		hs[i] = take(p, idx[i]);
-	if (idx != small)
-		free(idx);
+		hs[i] = take(p, (uint32_t)hs[i]);
 	return 0;
 }
 
@@ -856,7 +990,7 @@ int iobuf_pool_put(struct iobuf_pool *p, iobuf_handle_t h)
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
 	idx = (uint32_t)rc;
-	iobuf__pool_give(p, &idx, 1);
+	give(p, &idx, 1);
 	return 0;
 }
 
@@ -865,7 +999,7 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 	uint32_t idx[64];
 	int first_err = 0, k = 0;
 
-	if (IOBUF_UNLIKELY(!p || (!hs && n > 0) || n < 0))
+	if (IOBUF_UNLIKELY(!p || !hs || n < 0))
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
 		int rc = release(p, hs[i]);
@@ -877,37 +1011,12 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 		}
 		idx[k++] = (uint32_t)rc;
 		if (k == 64) {
-			iobuf__pool_give(p, idx, k);
+			give(p, idx, k);
 			k = 0;
 		}
 	}
-	iobuf__pool_give(p, idx, k);
+	give(p, idx, k);
 	return first_err;
-}
-
-static inline int release_index(struct iobuf_pool *p, uint32_t idx)
-{
-	uint64_t m;
-
-	if (IOBUF_UNLIKELY(idx >= p->shape.capacity))
-		return refuse(p, -EINVAL);
-	m = iobuf__load_64(&p->meta[idx]);
-	do {
-		if (!(m & 1))
-			return refuse(p, -EALREADY);
-	} while (!iobuf__cas_64(&p->meta[idx], &m, m + 1));
-	mark_free(p, idx);
-	return 0;
-}
-
-int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
-{
-	return release_index(p, idx);
-}
-
-void iobuf__pool_refuse(struct iobuf_pool *p, int rc)
-{
-	(void)refuse(p, rc);
 }
 
 int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
@@ -919,8 +1028,48 @@ int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
 	rc = release_index(p, idx);
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
-	iobuf__pool_give(p, &idx, 1);
+	give(p, &idx, 1);
 	return 0;
+}
+
+/* ---- the readiness fd ---------------------------------------------------------- */
+
+/* Install @fd as the pool's readiness fd unless it has one; returns the one it has. */
+static int install_ready_fd(struct iobuf_pool *p, int fd, bool owned)
+{
+	int none = -1;
+
+	if (iobuf__cas_int_acqrel(&p->ready_fd, &none, fd)) {
+		p->ready_fd_owned = owned;
+		return fd;
+	}
+	return none;
+}
+
+int iobuf_pool_ready_fd(struct iobuf_pool *p)
+{
+	int fd, have;
+
+	if (!p)
+		return -EINVAL;
+	have = iobuf__load_int_acq(&p->ready_fd);
+	if (have >= 0)
+		return have;
+	if (iobuf__handle_of_set(p->shape.stamp))
+		return -EINVAL; /* a set's pool has the set's fd (iobuf_set_ready_fd()) */
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	have = install_ready_fd(p, fd, true);
+	if (have != fd)
+		close(fd); /* another thread installed one first */
+	return have;
+}
+
+void iobuf__pool_adopt_ready_fd(struct iobuf_pool *p, int fd)
+{
+	/* A set's pools make no fd of their own (iobuf_pool_ready_fd()), so this one is the first. */
+	(void)install_ready_fd(p, fd, false);
 }
 
 /* ---- accessors and stats --------------------------------------------------- */
@@ -929,10 +1078,10 @@ void *iobuf_pool_buf(const struct iobuf_pool *p, iobuf_handle_t h)
 {
 	uint32_t idx;
 
-	if (!p || !handle_ok(p, h))
+	if (!p)
 		return NULL;
-	idx = iobuf_handle_index(h);
-	if ((uint32_t)iobuf__load_64(&p->meta[idx]) != iobuf_handle_generation(h))
+	idx = iobuf__handle_index_for(h, p->shape.stamp);
+	if (idx >= p->shape.capacity || !iobuf__slot_live(iobuf__slot_load(&p->shape.slot[idx]), h))
 		return NULL;
 	return iobuf_pool_index_buf(p, idx);
 }
@@ -957,41 +1106,39 @@ const struct iobuf_arena *iobuf_pool_arena(const struct iobuf_pool *p)
 	return p ? &p->arena : NULL;
 }
 
-int iobuf_pool_stats(const struct iobuf_pool *p, struct iobuf_pool_stats *st)
+int iobuf_pool_stats(const struct iobuf_pool *cp, struct iobuf_pool_stats *st)
 {
-	uint64_t events = 0, in_use = 0, cached;
+	struct iobuf_pool *p = (struct iobuf_pool *)(uintptr_t)cp; /* the lock; nothing else is written */
+	uint64_t events = 0, in_use = 0, cached = 0;
 	uint32_t cap;
 
 	if (!p || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	cap = p->shape.capacity;
+	/* Under the lock, so no cache attaches, detaches or is reclaimed meanwhile. */
+	pthread_mutex_lock(&p->lock);
+	for (const struct iobuf__pool_client *cl = p->clients; cl; cl = cl->next)
+		cached += (uint64_t)(iobuf__load_ptr(cl->top) - cl->bot);
 	for (uint32_t i = 0; i < cap; i++) {
-		uint64_t m = iobuf__load_64(&p->meta[i]) - p->gen_base;
+		uint32_t s = iobuf__slot_load(&p->shape.slot[i]);
 
-		events += m;
-		in_use += m & 1;
+		/* Transitions of slot i: its generation, with its wraps, less the first one. */
+		events += ((uint64_t)iobuf__load_32(&p->wraps[i]) << 32) + s - p->gen_base;
+		in_use += s & 1;
 	}
-	cached = 0;
-	if (iobuf__load_32(&p->caches) != 0) {
-		/*
-		 * Caches keep no shared count (their fast paths write only their
-		 * own lines): what is neither handed out nor in the queue or the
-		 * depot is in a cache.  Exact when no call is in flight.
-		 */
-		uint32_t fr = shared_free(p);
-
-		cached = fr < cap - in_use ? cap - in_use - fr : 0;
-	}
+	pthread_mutex_unlock(&p->lock);
+	if (cached > cap - in_use)
+		cached = cap - in_use; /* a cache counted a buffer a get was handing out (while running only) */
 	st->capacity = cap;
 	st->in_use = (uint32_t)in_use;
 	st->cached = (uint32_t)cached;
 	st->free = cap - st->in_use - st->cached;
 	st->gets = (events + in_use) / 2;
 	st->puts = (events - in_use) / 2;
-	st->high_water = iobuf__load_32(&p->high_water);
-	if (st->high_water < st->in_use + st->cached)
-		st->high_water = st->in_use + st->cached;
+	st->high_water_sampled = iobuf__load_32(&p->high_water);
+	if (st->high_water_sampled < st->in_use + st->cached)
+		st->high_water_sampled = st->in_use + st->cached;
 	st->empty_gets = iobuf__load_64(&p->empty_gets);
 	st->waits = iobuf__load_64(&p->waits);
 	st->wait_timeouts = iobuf__load_64(&p->wait_timeouts);

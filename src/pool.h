@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pool.h (private) - what the cache and the tests reach inside a pool.
+ * pool.h (private) - what a set, a cache and the tests reach inside a pool.
+ *
+ * A cache depends on a pool through attach/detach, refill and flush, and
+ * the slot transitions that also mark a buffer for ASan and valgrind
+ * (take, release).  Everything it reads inline comes from the pool's
+ * public shape (iobuf/pool.h), handed over at attach.
  */
 #ifndef IOBUF_SRC_POOL_H
 #define IOBUF_SRC_POOL_H
@@ -10,80 +15,96 @@
 
 #include <iobuf/pool.h>
 
-struct iobuf_scq;
-
 /*
- * Like iobuf_pool_create(), with every slot's generation counter starting
- * at @gen_base (even) and the free queue's tickets at @scq_start: tests
+ * Like iobuf_pool_create(), with every slot's generation starting at
+ * @gen_base (even) and the free queue's tickets at @scq_start: tests
  * start both just below their wrap points.
  */
-struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, uint64_t gen_base, uint64_t scq_start,
+struct iobuf_pool *iobuf__pool_create_at(const struct iobuf_pool_config *cfg, uint32_t gen_base, uint64_t scq_start,
 					 int *err);
 
-/* The pool's free-index queue. */
-struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *pool);
+/* A pool of a set: its handles carry the set bit and the set's owner id @owner. */
+struct iobuf_pool *iobuf__pool_create_in_set(const struct iobuf_pool_config *cfg, unsigned owner, int *err);
 
-/* The per-slot generations (even: free, odd: handed out); see pool.c. */
-uint64_t *iobuf__pool_meta(struct iobuf_pool *pool);
+/* The next owner id of a set (@set) or of a standalone pool; see iobuf/slot.h. */
+unsigned iobuf__owner_next(bool set);
+
+/* The pool's shape (iobuf/pool.h), as a declared interface rather than a cast. */
+const struct iobuf_pool_shape *iobuf__pool_shape(const struct iobuf_pool *pool);
 
 /* Indices per depot magazine; 0 when the pool has no depot (too small). */
 uint32_t iobuf__pool_magazine(const struct iobuf_pool *pool);
 
-/*
- * True when free buffers must be marked on every get and put (ASan
- * poisoning, valgrind's mempool): caches then take the out-of-line path
- * for every call, which marks them.
- */
-bool iobuf__pool_debug(const struct iobuf_pool *pool);
+/* The pool's free-index queue (tests). */
+struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *pool);
+
+/* ---- caches ------------------------------------------------------------- */
+
+/* Cache states, in *iobuf__pool_client.state. */
+#define IOBUF__CLIENT_ACTIVE 0u     /* its owner may be in any call */
+#define IOBUF__CLIENT_PARKED 1u     /* its owner makes no call until it unparks: pools may take its buffers */
+#define IOBUF__CLIENT_RECLAIMING 2u /* a pool is taking them */
 
 /*
- * Turn a free index the caller holds (taken from the free queue, or from a
- * cache) into a handle: the slot's generation becomes odd.
+ * What a cache shows each pool it serves.  The pool reads *top with a
+ * relaxed load for its statistics (the owner stores it relaxed), and,
+ * while *state is PARKED, takes the entries bot .. *top - 1 back (each
+ * entry: free generation << 32 | index) after moving *state to
+ * RECLAIMING with a compare-and-swap.
  */
-iobuf_handle_t iobuf__pool_take(struct iobuf_pool *pool, uint32_t idx);
+struct iobuf__pool_client {
+	struct iobuf__pool_client *next, *prev; /* the pool's list (its lock) */
+	uint64_t **top;                         /* past the cache's warmest entry of this pool */
+	uint64_t *bot;                          /* the stack's bottom */
+	uint32_t *state;                        /* the cache's state word, shared by its tiers */
+	/* Filled by iobuf__pool_attach(): */
+	const struct iobuf_pool_shape *shape;
+	uint32_t magazine; /* indices per depot magazine; 0: the pool has no depot */
+	bool debug;        /* buffers are marked on every get and put (ASan, valgrind): no inline path */
+};
 
-/*
- * Check @h and mark its slot free (generation even) without putting the
- * index anywhere: the caller then owns a free index (a cache keeps it).
- * Returns the index (>= 0), or the refusal of iobuf_pool_put().
- */
-int iobuf__pool_release(struct iobuf_pool *pool, iobuf_handle_t h);
+/* Attach @cl (top, bot, state set) to @pool: from now on stats count what it holds. */
+void iobuf__pool_attach(struct iobuf_pool *pool, struct iobuf__pool_client *cl);
 
-/* The same for a raw index: 0, or the refusal of iobuf_pool_put_index(). */
-int iobuf__pool_release_index(struct iobuf_pool *pool, uint32_t idx);
-
-/* Count a refusal (-EINVAL, -EALREADY or -ESTALE) found by a caller. */
-void iobuf__pool_refuse(struct iobuf_pool *pool, int rc);
-
-/* Return free indices to the queue and wake a sleeping get; see iobuf_pool_put(). */
-void iobuf__pool_give(struct iobuf_pool *pool, const uint32_t *idx, int n);
+/* Detach @cl; its stack must be empty. */
+void iobuf__pool_detach(struct iobuf_pool *pool, struct iobuf__pool_client *cl);
 
 /*
  * Take free indices for a cache into @out: one full depot magazine when
  * @max is at least the magazine size and the depot holds one, else up to
  * @max (at most a magazine) from the free queue, else from a magazine.
- * Returns the count, 0 when the pool is empty (nothing counted: the
- * caller calls iobuf__pool_note_empty()).  Lock-free.
+ * Returns the count; 0 when the pool is empty, counted as an empty get
+ * (parked caches are reclaimed, the readiness fd armed, and the reclaim
+ * epoch moved).  Lock-free.
  */
 int iobuf__pool_refill(struct iobuf_pool *pool, uint32_t *out, int max);
 
 /*
- * Give back @n free indices from a cache: whole magazines into the depot
- * while empty magazines are left, the rest to the free queue; then wake
- * sleeping gets (W1).  Lock-free.
+ * Give back @n free indices: whole magazines into the depot while empty
+ * magazines are left, the rest to the free queue; then wake sleeping gets
+ * and a readiness fd (W1).  Lock-free.
  */
 void iobuf__pool_flush(struct iobuf_pool *pool, const uint32_t *idx, int n);
 
-/* A cache attaches (+1) or detaches (-1): the stats then count cached buffers. */
-void iobuf__pool_attach(struct iobuf_pool *pool, int delta);
+/* take: the caller holds free index @idx; hand it out (the slot turns odd). */
+iobuf_handle_t iobuf__pool_take(struct iobuf_pool *pool, uint32_t idx);
 
-/* The reclaim epoch: it moves when a get finds the pool empty while caches are attached. */
-uint32_t iobuf__pool_reclaim_epoch(const struct iobuf_pool *pool);
+/*
+ * release: check @h and free its slot without putting the index anywhere:
+ * the caller then holds a free index.  Returns the index (>= 0), or the
+ * refusal of iobuf_pool_put() (counted).
+ */
+int iobuf__pool_release(struct iobuf_pool *pool, iobuf_handle_t h);
 
-/* Count an empty get and, when caches are attached, move the reclaim epoch. */
-void iobuf__pool_note_empty(struct iobuf_pool *pool);
+/* The same for a raw index: 0, or the refusal of iobuf_pool_put_index() (counted). */
+int iobuf__pool_release_index(struct iobuf_pool *pool, uint32_t idx);
 
-/* Record that the free queue was seen with @free_now indices (updates the high-water mark). */
-void iobuf__pool_note_free(struct iobuf_pool *pool, uint32_t free_now);
+/* Count a refusal (-EINVAL, -EALREADY or -ESTALE) found by a caller. */
+void iobuf__pool_refuse(struct iobuf_pool *pool, int rc);
+
+/* ---- a set's readiness fd ------------------------------------------------ */
+
+/* Use @fd (an eventfd the set owns) as the readiness fd of a set's pool. */
+void iobuf__pool_adopt_ready_fd(struct iobuf_pool *pool, int fd);
 
 #endif /* IOBUF_SRC_POOL_H */

@@ -33,7 +33,12 @@
  * sees the progress or the waker sees the waiter (D1/D2); a bump between
  * the sleeper's read of the word and its FUTEX_WAIT makes the wait return
  * at once.  So no wake-up is lost, and a publish makes a system call only
- * when somebody sleeps.
+ * when somebody sleeps.  Which word a reader needs depends on its
+ * dependencies, which a control call may change while it goes to sleep:
+ * it chooses the word from one snapshot, takes the one that counts after
+ * its announcement and fence, withdraws if that needs the other word, and
+ * re-checks with that same snapshot; set_deps stores, fences and wakes
+ * both words, so a sleeper whose snapshot missed the change is woken (D7).
  *
  * Retiring (a lossless ring with on_retire): the word "reclaim" holds
  * reclaimed << 1 | RECLAIM_BUSY.  Entries below "reclaimed" went through
@@ -57,23 +62,21 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <iobuf/ring.h>
-#include <iobuf/tiers.h>
 
 #include "atomic.h"
+#include "ring.h"
 #include "util.h"
+#include "wait.h"
 
 /* A reader slot without a reader: larger than any sequence, so min() skips it. */
 #define RING_FREE UINT64_MAX
@@ -127,7 +130,6 @@ struct iobuf_ring {
 	unsigned notify; /* NOTIFY_*: the slow half of publish and release */
 	void (*on_retire)(void *ctx, uint64_t seq, void *entry);
 	void *retire_ctx;
-	struct iobuf_set *set; /* a bcast ring's set (iobuf_ring_create_bcast()) */
 
 	/* Published cursor: written by the writer, read by every reader. */
 	_Alignas(IOBUF_CACHELINE) uint64_t cursor;
@@ -151,6 +153,21 @@ struct iobuf_ring {
 
 _Static_assert(offsetof(struct iobuf_ring, slots) == 0, "iobuf_ring_entry() reads the head");
 
+#ifdef IOBUF_RING_STEPS
+void (*iobuf__ring_step_hook)(struct iobuf_ring *ring, int reader, enum iobuf__ring_step step,
+			      enum iobuf__ring_word word);
+
+/* A test stops the waiter of @op here (src/ring.h). */
+#define RING_STEP(op, step, f)                                                                                         \
+	do {                                                                                                           \
+		if (iobuf__ring_step_hook)                                                                             \
+			iobuf__ring_step_hook((op)->ring, (op)->reader, (step),                                        \
+					      (f) == &(op)->ring->rel ? IOBUF__RING_WORD_REL : IOBUF__RING_WORD_PUB);  \
+	} while (0)
+#else
+#define RING_STEP(op, step, f) ((void)0)
+#endif
+
 /* ---- small helpers -------------------------------------------------------- */
 
 static inline uint64_t *ring_stamp(struct iobuf_ring *ring, uint64_t seq)
@@ -165,14 +182,6 @@ static inline struct iobuf__ring_reader *ring_reader(struct iobuf_ring *ring, in
 	if (IOBUF_UNLIKELY(!ring->readers[id].active))
 		return NULL;
 	return &ring->readers[id];
-}
-
-static int64_t ring_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* Copy a lossy entry in or out as relaxed atomic words (the slot is 8-aligned). */
@@ -207,30 +216,13 @@ static void ring_copy_out(unsigned char *dst, const uint64_t *src, uint32_t size
 
 /* ---- futex ------------------------------------------------------------------ */
 
-/* Sleep while *word == val, until @deadline (CLOCK_MONOTONIC ns; NULL: none). */
-static int ring_futex_wait(uint32_t *word, uint32_t val, const int64_t *deadline)
-{
-	struct timespec ts, *tsp = NULL;
-
-	if (deadline) {
-		ts.tv_sec = (time_t)(*deadline / 1000000000);
-		ts.tv_nsec = (long)(*deadline % 1000000000);
-		tsp = &ts;
-	}
-	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, tsp, NULL, FUTEX_BITSET_MATCH_ANY) == 0)
-		return 0;
-	/* EAGAIN: the word moved before we slept; EINTR: a signal.  Both re-check. */
-	return errno == ETIMEDOUT ? -ETIMEDOUT : 0;
-}
-
 /* After storing progress and a seq_cst fence: wake whoever sleeps on @f. */
 static void ring_wake_fenced(struct iobuf__ring_futex *f)
 {
 	if (iobuf__load_32(&f->waiters) == 0)
 		return;
 	/* R5: pairs with A5 in ring_sleep(): a sleeper that reads the bumped word sees our progress. */
-	iobuf__faa_32_acqrel(&f->word, 1);
-	syscall(SYS_futex, &f->word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+	iobuf__futex_bump_wake(&f->word);
 }
 
 /* After storing progress: wake whoever sleeps on @f (the waker side of D1/D2). */
@@ -433,37 +425,6 @@ out:
 	return ring;
 }
 
-/* The hook of a bcast ring: the entry is a handle of the ring's set; put it back. */
-static void ring_put_handle(void *set, uint64_t seq, void *entry)
-{
-	iobuf_handle_t h;
-
-	(void)seq;
-	memcpy(&h, entry, sizeof(h));
-	/* A refusal (a handle broadcast twice, or put by its owner too) is counted by the pool. */
-	(void)iobuf_put(set, h);
-}
-
-struct iobuf_ring *iobuf_ring_create_bcast(const struct iobuf_ring_config *cfg, struct iobuf_set *set, int *err)
-{
-	struct iobuf_ring_config c;
-	struct iobuf_ring *ring;
-
-	if (cfg == NULL || set == NULL || cfg->entry_size != sizeof(iobuf_handle_t) ||
-	    cfg->mode != IOBUF_RING_LOSSLESS || cfg->on_retire != NULL || cfg->retire_ctx != NULL) {
-		if (err)
-			*err = -EINVAL;
-		return NULL;
-	}
-	c = *cfg;
-	c.on_retire = ring_put_handle;
-	c.retire_ctx = set;
-	ring = iobuf_ring_create(&c, err);
-	if (ring)
-		ring->set = set;
-	return ring;
-}
-
 void iobuf_ring_destroy(struct iobuf_ring *ring)
 {
 	if (ring == NULL)
@@ -640,7 +601,13 @@ int iobuf_ring_reader_set_deps(struct iobuf_ring *ring, int reader, const int *d
 out:
 	pthread_mutex_unlock(&ring->lock);
 	if (rc == 0 && ring->may_block) {
-		/* The reader may sleep on the other word now; let it look again. */
+		/*
+		 * The reader may need the other word now.  D7: pairs with the
+		 * fence in ring_sleep(): our store of the dependencies before
+		 * the load of each waiter count.  A sleeper whose snapshot
+		 * after its announcement missed the store is seen here and
+		 * woken, whichever word it chose; one that saw it chose by it.
+		 */
 		ring_wake(&ring->pub);
 		ring_wake(&ring->rel);
 	}
@@ -748,13 +715,15 @@ int iobuf_ring_publish(struct iobuf_ring *ring, uint64_t seq, int n)
 
 /* ---- readers ------------------------------------------------------------------ */
 
-int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64_t *missed)
+/*
+ * iobuf_ring_poll() of a valid reader @r, with @deps a snapshot of its
+ * dependencies.  Inline: the public poll stays one function.
+ */
+static inline __attribute__((always_inline)) int ring_poll(struct iobuf_ring *ring, struct iobuf__ring_reader *r,
+							   uint64_t deps, uint64_t *first, uint64_t *missed)
 {
-	struct iobuf__ring_reader *r = ring_reader(ring, reader);
-	uint64_t pos, c, barrier, deps;
+	uint64_t pos, c, barrier;
 
-	if (IOBUF_UNLIKELY(r == NULL || first == NULL))
-		return -EINVAL;
 	if (missed)
 		*missed = 0;
 	pos = r->pos;
@@ -788,7 +757,6 @@ int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64
 		}
 	}
 	barrier = c;
-	deps = iobuf__load_64(&r->deps);
 	while (deps) {
 		int i = __builtin_ctzll(deps);
 		/* A4: pairs with R2 in iobuf_ring_release(): the upstream reader is done. */
@@ -804,6 +772,15 @@ int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64
 	if (barrier > r->avail)
 		r->avail = barrier;
 	return (int)(barrier - pos);
+}
+
+int iobuf_ring_poll(struct iobuf_ring *ring, int reader, uint64_t *first, uint64_t *missed)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+
+	if (IOBUF_UNLIKELY(r == NULL || first == NULL))
+		return -EINVAL;
+	return ring_poll(ring, r, iobuf__load_64(&r->deps), first, missed);
 }
 
 int iobuf_ring_read(struct iobuf_ring *ring, int reader, uint64_t seq, void *dst)
@@ -864,48 +841,96 @@ struct ring_op {
 	uint64_t *missed;
 };
 
-/* 0 or a result to return; -EAGAIN when not ready yet. */
-static int ring_attempt(struct ring_op *op)
+/*
+ * One attempt, a reader's with @deps as the snapshot of its dependencies:
+ * 0 or a result to return; -EAGAIN when not ready yet.  The reader was
+ * checked by iobuf_ring_wait(), and nothing removes it meanwhile.
+ */
+static int ring_attempt_deps(struct ring_op *op, uint64_t deps)
 {
 	int rc;
 
 	if (op->reader < 0)
 		return iobuf_ring_try_claim(op->ring, op->n, op->seq);
-	rc = iobuf_ring_poll(op->ring, op->reader, op->seq, op->missed);
+	rc = ring_poll(op->ring, &op->ring->readers[op->reader], deps, op->seq, op->missed);
 	return rc == 0 ? -EAGAIN : rc;
 }
 
-/* Announce, re-check, sleep.  -EAGAIN after a wake-up; a result; or -ETIMEDOUT. */
-static int ring_sleep(struct ring_op *op, const int64_t *deadline)
+static int ring_attempt(struct ring_op *op)
+{
+	return ring_attempt_deps(op, op->reader < 0 ? 0 : iobuf__load_64(&op->ring->readers[op->reader].deps));
+}
+
+/* The futex word a waiter sleeps on: the writer (@r NULL) and dependent readers "rel", others "pub". */
+static struct iobuf__ring_futex *ring_futex_for(struct iobuf_ring *ring, const struct iobuf__ring_reader *r,
+						uint64_t deps)
+{
+	return r == NULL || deps != 0 ? &ring->rel : &ring->pub;
+}
+
+/*
+ * Announce, re-check, sleep.  -EAGAIN after a wake-up, or when the word
+ * must be chosen again; a result; or -ETIMEDOUT.
+ *
+ * Which word a reader sleeps on depends on its dependencies, which
+ * iobuf_ring_reader_set_deps() may change at any time.  The word is chosen
+ * from a first snapshot; the snapshot that counts is the one taken after
+ * the announcement (D7).  If it needs the other word, we withdraw and the
+ * caller looks again; else the re-check polls with that same snapshot, so
+ * the word we sleep on is the one the condition we checked needs.  A
+ * set_deps whose store that snapshot missed sees our announcement (D7)
+ * and wakes both words.
+ */
+static int ring_sleep(struct ring_op *op, uint64_t deadline)
 {
 	struct iobuf_ring *ring = op->ring;
+	struct iobuf__ring_reader *r = op->reader < 0 ? NULL : &ring->readers[op->reader];
 	struct iobuf__ring_futex *f;
+	uint64_t deps = 0;
 	uint32_t word;
 	int rc;
 
-	if (op->reader < 0 || iobuf__load_64(&ring->readers[op->reader].deps) != 0)
-		f = &ring->rel; /* waiting for some reader's release */
-	else
-		f = &ring->pub; /* waiting for the cursor */
+	if (r)
+		deps = iobuf__load_64(&r->deps);
+	f = ring_futex_for(ring, r, deps);
+	RING_STEP(op, IOBUF__RING_STEP_WORD, f);
 	iobuf__faa_32(&f->waiters, 1);
-	/* D1/D2: pairs with the fence in ring_wake(): the announcement before the re-check. */
+	/*
+	 * D1/D2/D5/D7: pairs with the fences of the wakers (ring_wake(),
+	 * ring_published(), ring_released(), ring_retire()): the announcement
+	 * before the re-check.
+	 */
 	iobuf__fence_seq_cst();
-	/* A5: pairs with R5 in ring_wake(). */
+	/* A5: pairs with R5 in ring_wake_fenced(). */
 	word = iobuf__load_32_acq(&f->word);
-	rc = ring_attempt(op);
+	if (r) {
+		/*
+		 * D7: pairs with the fence in ring_wake() after the store of
+		 * iobuf_ring_reader_set_deps(): the snapshot after our
+		 * announcement (and after A5: a bump we read implies its store).
+		 */
+		deps = iobuf__load_64(&r->deps);
+		if (ring_futex_for(ring, r, deps) != f) {
+			rc = -EAGAIN;
+			goto out;
+		}
+	}
+	rc = ring_attempt_deps(op, deps);
 	if (rc == -EAGAIN) {
-		rc = ring_futex_wait(&f->word, word, deadline);
-		if (rc == 0)
+		RING_STEP(op, IOBUF__RING_STEP_SLEEP, f);
+		/* -EAGAIN (the word moved), -EINTR, a wake-up: look again; or -ETIMEDOUT. */
+		rc = iobuf__futex_wait_until(&f->word, word, deadline);
+		if (rc != -ETIMEDOUT)
 			rc = -EAGAIN;
 	}
+out:
 	iobuf__faa_32(&f->waiters, UINT32_MAX); /* minus one */
 	return rc;
 }
 
 static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t timeout_ns)
 {
-	int64_t deadline = 0;
-	bool forever = timeout_ns < 0;
+	uint64_t deadline;
 	int rc;
 
 	rc = ring_attempt(op);
@@ -913,14 +938,7 @@ static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t ti
 		return rc;
 	if (timeout_ns == 0)
 		return -ETIMEDOUT;
-	if (!forever) {
-		int64_t now = ring_now_ns();
-
-		if (timeout_ns > INT64_MAX - now)
-			forever = true;
-		else
-			deadline = now + timeout_ns;
-	}
+	deadline = iobuf__deadline_after(timeout_ns);
 	for (uint32_t i = 1;; i++) {
 		bool spinning = i <= spins || how == IOBUF_RING_SPIN;
 
@@ -929,7 +947,7 @@ static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t ti
 		} else if (how == IOBUF_RING_YIELD) {
 			sched_yield();
 		} else {
-			rc = ring_sleep(op, forever ? NULL : &deadline);
+			rc = ring_sleep(op, deadline);
 			if (rc == -ETIMEDOUT)
 				break;
 			if (rc != -EAGAIN)
@@ -938,7 +956,7 @@ static int ring_wait_for(struct ring_op *op, int how, uint32_t spins, int64_t ti
 		rc = ring_attempt(op);
 		if (rc != -EAGAIN)
 			return rc;
-		if (!forever && (!spinning || (i & 63) == 0) && ring_now_ns() >= deadline)
+		if ((!spinning || (i & 63) == 0) && iobuf__deadline_passed(deadline))
 			break;
 		if (i == UINT32_MAX)
 			i = spins; /* keep counting past the spin phase */
@@ -1022,25 +1040,57 @@ uint64_t iobuf_ring_reclaimed(const struct iobuf_ring *ring)
 	return iobuf__load_64_acq(&ring->reclaim) >> 1;
 }
 
-/* ---- broadcasting pooled buffers ---------------------------------------------------- */
+/* ---- for the layers above (src/ring.h) ------------------------------------------------ */
 
-int iobuf_ring_bcast(struct iobuf_ring *ring, const iobuf_handle_t *hs, int n, int64_t timeout_ns)
+void *iobuf__ring_retire_ctx(const struct iobuf_ring *ring, void (*hook)(void *ctx, uint64_t seq, void *entry))
 {
-	uint64_t seq;
-	int rc;
+	return ring != NULL && hook != NULL && ring->on_retire == hook ? ring->retire_ctx : NULL;
+}
 
-	if (ring == NULL || ring->set == NULL || hs == NULL || n < 1 || (uint64_t)n > ring->capacity)
-		return -EINVAL;
-	/* Entries publish in order: ours could not go out before the writer's own pending claim. */
-	if (ring->claimed != ring->published)
-		return -EINVAL;
-	for (int i = 0; i < n; i++)
-		if (iobuf_buf(ring->set, hs[i]) == NULL)
-			return -EINVAL; /* not a live handle of the set: nothing published */
-	rc = iobuf_ring_claim(ring, n, &seq, timeout_ns);
-	if (rc < 0)
-		return rc;
-	for (int i = 0; i < n; i++)
-		memcpy(iobuf_ring_entry(ring, seq + (uint64_t)i), &hs[i], sizeof(hs[i]));
-	return iobuf_ring_publish(ring, seq, n);
+uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring)
+{
+	return ring->capacity;
+}
+
+uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring)
+{
+	return ring->claimed - ring->published;
+}
+
+void iobuf__ring_dump(const struct iobuf_ring *ring, FILE *out, const char *prefix)
+{
+	static const char *const waits[] = {"spin", "yield", "block"};
+	/* Relaxed loads throughout: a diagnostic snapshot orders nothing. */
+	uint64_t reclaim = iobuf__load_64(&ring->reclaim);
+
+	fprintf(out,
+		"%sring %p: %s, capacity %" PRIu64 ", entry %" PRIu32 " bytes, %d reader slots (%" PRIu32
+		" active), wait %s%s%s\n",
+		prefix, (const void *)ring, ring->mode == IOBUF_RING_LOSSY ? "lossy" : "lossless", ring->capacity,
+		ring->entry_size, ring->max_readers, iobuf__load_32(&ring->nactive), waits[ring->wait],
+		ring->may_block ? ", may block" : "", ring->on_retire ? ", retiring" : "");
+	fprintf(out, "%s  cursor %" PRIu64 "; writer: claimed %" PRIu64 ", published %" PRIu64 ", gate %" PRIu64 "\n",
+		prefix, iobuf__load_64(&ring->cursor), iobuf__load_64(&ring->claimed), iobuf__load_64(&ring->published),
+		iobuf__load_64(&ring->gate));
+	if (ring->on_retire)
+		fprintf(out, "%s  reclaimed %" PRIu64 "%s\n", prefix, reclaim >> 1,
+			reclaim & RECLAIM_BUSY ? ", a retirer holds the word" : ", the word is free");
+	fprintf(out,
+		"%s  futex pub: word %" PRIu32 ", waiters %" PRIu32 "; rel: word %" PRIu32 ", waiters %" PRIu32 "\n",
+		prefix, iobuf__load_32(&ring->pub.word), iobuf__load_32(&ring->pub.waiters),
+		iobuf__load_32(&ring->rel.word), iobuf__load_32(&ring->rel.waiters));
+	for (int i = 0; i < ring->max_readers; i++) {
+		const struct iobuf__ring_reader *r = &ring->readers[i];
+		uint64_t seq = iobuf__load_64(&r->seq);
+
+		if (seq == RING_FREE) {
+			fprintf(out, "%s  reader %d: free\n", prefix, i);
+			continue;
+		}
+		fprintf(out,
+			"%s  reader %d: seq %" PRIu64 ", pos %" PRIu64 ", avail %" PRIu64 ", deps %#" PRIx64
+			", wait %s, spins %" PRIu32 "\n",
+			prefix, i, seq, iobuf__load_64(&r->pos), iobuf__load_64(&r->avail), iobuf__load_64(&r->deps),
+			(unsigned)r->wait <= IOBUF_RING_BLOCK ? waits[r->wait] : "?", r->spins);
+	}
 }

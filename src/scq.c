@@ -133,7 +133,7 @@ void iobuf_scq_fini(struct iobuf_scq *q)
 	(void)q;
 }
 
-struct iobuf_scq *iobuf_scq_create(uint32_t capacity, bool full, int *err)
+struct iobuf_scq *iobuf__scq_create_at(uint32_t capacity, bool full, uint64_t start, int *err)
 {
 	size_t size = iobuf_scq_memsize(capacity);
 	void *mem = NULL;
@@ -142,7 +142,7 @@ struct iobuf_scq *iobuf_scq_create(uint32_t capacity, bool full, int *err)
 	if (size != 0) {
 		rc = -ENOMEM;
 		if (posix_memalign(&mem, IOBUF_SCQ_ALIGN, size) == 0) {
-			rc = iobuf_scq_init(mem, capacity, full);
+			rc = iobuf__scq_init_at(mem, capacity, full, start);
 			if (rc < 0) {
 				free(mem);
 				mem = NULL;
@@ -154,6 +154,11 @@ struct iobuf_scq *iobuf_scq_create(uint32_t capacity, bool full, int *err)
 	if (err)
 		*err = mem ? 0 : rc;
 	return mem;
+}
+
+struct iobuf_scq *iobuf_scq_create(uint32_t capacity, bool full, int *err)
+{
+	return iobuf__scq_create_at(capacity, full, 0, err);
 }
 
 void iobuf_scq_destroy(struct iobuf_scq *q)
@@ -474,7 +479,7 @@ static __attribute__((noinline)) int scq_dequeue_rest(struct iobuf_scq *q, uint6
 
 	while (v < 0) {
 		if (scq_dequeue_missed(q, h))
-			return -EAGAIN;
+			return -ENOBUFS;
 		h = iobuf__faa_64(&q->head, 1);
 		scq_fence_f1();
 		v = scq_dequeue_at(q, h, slot_mask, low_mask);
@@ -490,7 +495,7 @@ static inline __attribute__((always_inline)) int scq_dequeue(struct iobuf_scq *q
 
 	/* Known empty: no ticket, no write. */
 	if ((int64_t)iobuf__load_64(&q->threshold) < 0)
-		return -EAGAIN;
+		return -ENOBUFS;
 	h = iobuf__faa_64(&q->head, 1);
 	scq_fence_f1();
 	v = scq_take(q, h, slot_mask, low_mask, &slot, &e);

@@ -129,6 +129,13 @@ static inline int64_t iobuf__scq_diff(uint64_t a, uint64_t b)
 int iobuf__scq_init_at(struct iobuf_scq *q, uint32_t capacity, bool full, uint64_t start);
 
 /*
+ * iobuf__scq_create_at - iobuf_scq_create() with head and tail at @start:
+ * the one way the library allocates a queue (free it with
+ * iobuf_scq_destroy()).
+ */
+struct iobuf_scq *iobuf__scq_create_at(uint32_t capacity, bool full, uint64_t start, int *err);
+
+/*
  * The steps of an operation, for tests that replay chosen interleavings
  * on one thread.  An enqueue is: t = FAA(tail); iobuf__scq_enqueue_at(t)
  * until it returns 0.  A dequeue is: return -EAGAIN if the threshold is

@@ -10,9 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <iobuf/tiers.h>
 
 #include "atomic.h"
+#include "pool.h"
 #include "tiers.h"
 #include "util.h"
 
@@ -23,22 +27,17 @@ static const char *const tier_names[IOBUF_TIER_COUNT] = {"PICO", "NANO", "MICRO"
 struct iobuf_set {
 	struct iobuf_pool *pool[IOBUF_TIER_COUNT];
 	unsigned flags;
+	int ready_fd; /* -1 until iobuf_set_ready_fd() */
 	alignas(IOBUF_CACHELINE) uint64_t spills; /* written only when a get spills */
 };
 
 int iobuf_tier_for_size(size_t size)
 {
-	int bits;
-
 	if (size == 0)
 		return -EINVAL;
 	if (size > IOBUF_MAX_SIZE)
 		return -EMSGSIZE;
-	if (size <= 16)
-		return 0;
-	/* Tier t holds 2^(2t+4) bytes: the smallest t with 2t+4 >= bits(size-1). */
-	bits = 64 - __builtin_clzll((unsigned long long)(size - 1));
-	return (bits - 3) / 2;
+	return (int)iobuf__tier_of(size);
 }
 
 const char *iobuf_tier_name(int tier)
@@ -103,6 +102,7 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 	struct iobuf_set_config dflt;
 	struct iobuf_set *s = NULL;
 	int rc = -EINVAL, tiers = 0;
+	unsigned owner;
 
 	if (!cfg) {
 		iobuf_set_config_default(&dflt);
@@ -124,6 +124,8 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 	}
 	memset(s, 0, sizeof(*s));
 	s->flags = cfg->flags;
+	s->ready_fd = -1;
+	owner = iobuf__owner_next(true);
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
 		struct iobuf_pool_config pc = {
 			.buf_size = IOBUF_TIER_SIZE(t),
@@ -135,7 +137,7 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 
 		if (pc.capacity == 0)
 			continue;
-		s->pool[t] = iobuf_pool_create(&pc, &rc);
+		s->pool[t] = iobuf__pool_create_in_set(&pc, owner, &rc);
 		if (!s->pool[t])
 			goto fail;
 	}
@@ -155,6 +157,8 @@ void iobuf_set_destroy(struct iobuf_set *s)
 		return;
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
 		iobuf_pool_destroy(s->pool[t]);
+	if (s->ready_fd >= 0)
+		close(s->ready_fd);
 	free(s);
 }
 
@@ -165,21 +169,12 @@ struct iobuf_pool *iobuf_set_pool(const struct iobuf_set *s, int tier)
 	return s->pool[tier];
 }
 
-unsigned iobuf__set_flags(const struct iobuf_set *s)
+int iobuf__set_spill(struct iobuf_set *s, int tier, int (*try_tier)(void *ctx, int tier), void *ctx)
 {
-	return s->flags;
-}
-
-void iobuf__set_note_spill(struct iobuf_set *s)
-{
-	iobuf__faa_64(&s->spills, 1);
-}
-
-/* Try the larger tiers after @tier; count a spill on success. */
-static int spill(struct iobuf_set *s, int tier, iobuf_handle_t *h)
-{
+	if (!(s->flags & IOBUF_SET_SPILL))
+		return -ENOBUFS;
 	for (int t = tier + 1; t < IOBUF_TIER_COUNT; t++) {
-		if (s->pool[t] && iobuf_pool_get(s->pool[t], h) == 0) {
+		if (s->pool[t] && try_tier(ctx, t) == 0) {
 			iobuf__faa_64(&s->spills, 1);
 			return 0;
 		}
@@ -187,17 +182,32 @@ static int spill(struct iobuf_set *s, int tier, iobuf_handle_t *h)
 	return -ENOBUFS;
 }
 
+struct get_ctx {
+	struct iobuf_set *set;
+	iobuf_handle_t *h;
+};
+
+static int get_from(void *ctx, int t)
+{
+	struct get_ctx *g = ctx;
+
+	return iobuf_pool_get(g->set->pool[t], g->h);
+}
+
 int iobuf_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
 {
 	int t = iobuf_tier_for_size(size), rc;
 
-	if (IOBUF_UNLIKELY(!s || !h))
+	if (IOBUF_UNLIKELY(!h))
+		return -EINVAL;
+	*h = IOBUF_HANDLE_NONE;
+	if (IOBUF_UNLIKELY(!s))
 		return -EINVAL;
 	if (IOBUF_UNLIKELY(t < 0))
 		return t;
 	rc = s->pool[t] ? iobuf_pool_get(s->pool[t], h) : -ENOBUFS;
-	if (IOBUF_UNLIKELY(rc == -ENOBUFS) && (s->flags & IOBUF_SET_SPILL))
-		rc = spill(s, t, h);
+	if (IOBUF_UNLIKELY(rc == -ENOBUFS))
+		rc = iobuf__set_spill(s, t, get_from, &(struct get_ctx){s, h});
 	return rc;
 }
 
@@ -205,14 +215,17 @@ int iobuf_get_wait(struct iobuf_set *s, size_t size, iobuf_handle_t *h, int64_t 
 {
 	int t = iobuf_tier_for_size(size);
 
-	if (!s || !h)
+	if (!h)
+		return -EINVAL;
+	*h = IOBUF_HANDLE_NONE;
+	if (!s)
 		return -EINVAL;
 	if (t < 0)
 		return t;
 	if ((s->flags & IOBUF_SET_SPILL) && iobuf_get(s, size, h) == 0)
 		return 0;
 	if (!s->pool[t])
-		return -ETIMEDOUT;
+		return -ENOBUFS; /* no buffer of this tier, ever: as iobuf_get() says */
 	return iobuf_pool_get_wait(s->pool[t], h, timeout_ns);
 }
 
@@ -237,7 +250,30 @@ void *iobuf_buf(const struct iobuf_set *s, iobuf_handle_t h)
 
 size_t iobuf_handle_capacity(iobuf_handle_t h)
 {
-	return (h & IOBUF_HANDLE_MARK) ? IOBUF_TIER_SIZE(iobuf_handle_tag(h)) : 0;
+	/* Only a set's handles name a tier; a held generation is odd. */
+	return iobuf__handle_of_set(h) && (iobuf_handle_generation(h) & 1) ? IOBUF_TIER_SIZE(iobuf_handle_tag(h)) : 0;
+}
+
+int iobuf_set_ready_fd(struct iobuf_set *s)
+{
+	int fd, none = -1;
+
+	if (!s)
+		return -EINVAL;
+	fd = iobuf__load_int_acq(&s->ready_fd);
+	if (fd >= 0)
+		return fd;
+	fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!iobuf__cas_int_acqrel(&s->ready_fd, &none, fd)) {
+		close(fd); /* another thread made it first */
+		return none;
+	}
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		if (s->pool[t])
+			iobuf__pool_adopt_ready_fd(s->pool[t], fd);
+	return fd;
 }
 
 int iobuf_set_stats(const struct iobuf_set *s, struct iobuf_set_stats *st)
@@ -259,14 +295,14 @@ int iobuf_set_stats_print(const struct iobuf_set *s, FILE *out)
 	if (!s || !out)
 		return -EINVAL;
 	iobuf_set_stats(s, &st);
-	fprintf(out, "tier    size      cap   free cached in_use  high        gets        puts  empty  waits  refused(inval/already/stale)\n");
+	fprintf(out, "tier    size      cap   free cached in_use  high~       gets        puts  empty  waits  refused(inval/already/stale)\n");
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
 		const struct iobuf_pool_stats *p = &st.tier[t];
 
 		if (!s->pool[t])
 			continue;
 		fprintf(out, "%-6s %6zu %8u %6u %6u %6u %5u %11llu %11llu %6llu %6llu  %llu/%llu/%llu\n", tier_names[t],
-			IOBUF_TIER_SIZE(t), p->capacity, p->free, p->cached, p->in_use, p->high_water,
+			IOBUF_TIER_SIZE(t), p->capacity, p->free, p->cached, p->in_use, p->high_water_sampled,
 			(unsigned long long)p->gets, (unsigned long long)p->puts, (unsigned long long)p->empty_gets,
 			(unsigned long long)p->waits, (unsigned long long)p->refused_invalid,
 			(unsigned long long)p->refused_already, (unsigned long long)p->refused_stale);

@@ -7,10 +7,11 @@
 
 #include <iobuf/tiers.h>
 
-/* The set's policy flags (enum iobuf_set_flags). */
-unsigned iobuf__set_flags(const struct iobuf_set *set);
-
-/* Count a get served by a larger tier under IOBUF_SET_SPILL. */
-void iobuf__set_note_spill(struct iobuf_set *set);
+/*
+ * The spill of a get that found tier @tier empty: when the set spills
+ * (IOBUF_SET_SPILL), @try_tier(@ctx, t) on each larger tier that has
+ * buffers until one returns 0, counted.  Returns 0 or -ENOBUFS.
+ */
+int iobuf__set_spill(struct iobuf_set *set, int tier, int (*try_tier)(void *ctx, int tier), void *ctx);
 
 #endif /* IOBUF_SRC_TIERS_H */

@@ -31,11 +31,9 @@
 #if defined(__GNUC__)
 #define IOBUF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define IOBUF_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define IOBUF_NODISCARD __attribute__((warn_unused_result))
 #else
 #define IOBUF_LIKELY(x) (x)
 #define IOBUF_UNLIKELY(x) (x)
-#define IOBUF_NODISCARD
 #endif
 
 IOBUF_BEGIN_DECLS

@@ -39,41 +39,11 @@
 
 #include <iobuf/arena.h>
 #include <iobuf/common.h>
+#include <iobuf/slot.h>
 
 IOBUF_BEGIN_DECLS
 
-/*
- * A checked handle: (generation, tag, index) in 64 bits.
- *
- *   bits  0..27  index within the pool (so at most 2^28 buffers)
- *   bits 28..30  tag: the tier number in a set, or the pool's own tag
- *   bit  31      always 1, so that 0 and small integers are never handles
- *   bits 32..63  generation of the slot when it was handed out (odd)
- *
- * A handle is a plain value: copy it, store it, send it through a ring.
- * The generation has 32 bits, so a stale handle is told from a live one
- * unless its slot was handed out exactly a multiple of 2^31 times since.
- */
-typedef uint64_t iobuf_handle_t;
-
-#define IOBUF_HANDLE_INDEX_BITS 28
-#define IOBUF_POOL_MAX_CAPACITY (UINT32_C(1) << IOBUF_HANDLE_INDEX_BITS)
-#define IOBUF_HANDLE_MARK (UINT64_C(1) << 31)
-#define IOBUF_HANDLE_NONE ((iobuf_handle_t)0)
-
-/* The parts of a handle (no validation). */
-static inline uint32_t iobuf_handle_index(iobuf_handle_t h)
-{
-	return (uint32_t)(h & (IOBUF_POOL_MAX_CAPACITY - 1));
-}
-static inline unsigned iobuf_handle_tag(iobuf_handle_t h)
-{
-	return (unsigned)(h >> IOBUF_HANDLE_INDEX_BITS) & 7u;
-}
-static inline uint32_t iobuf_handle_generation(iobuf_handle_t h)
-{
-	return (uint32_t)(h >> 32);
-}
+/* Handles (iobuf_handle_t) and their layout: iobuf/slot.h. */
 
 /*
  * Indices per magazine of a pool's depot (iobuf/cache.h) when the config
@@ -89,7 +59,7 @@ struct iobuf_pool_config {
 	size_t buf_size;      /* bytes per buffer, >= 1 */
 	uint32_t capacity;    /* buffers, 1 .. IOBUF_POOL_MAX_CAPACITY */
 	unsigned arena_flags; /* IOBUF_ARENA_* for the buffers' arena */
-	unsigned tag;         /* 0..7, stamped into every handle; a handle with another tag is refused */
+	unsigned tag;         /* 0..7, stamped into every handle (with the pool's owner id, see iobuf/slot.h) */
 	/*
 	 * Indices per depot magazine, the unit in which caches refill and
 	 * flush (0: IOBUF_POOL_MAGAZINE_DEFAULT).  Lowered to capacity /
@@ -103,13 +73,14 @@ struct iobuf_pool_config {
 /* A snapshot of a pool's counters; see iobuf_pool_stats(). */
 struct iobuf_pool_stats {
 	uint32_t capacity;
-	uint32_t free;       /* in the free queue */
+	uint32_t free;       /* in the free queue or the depot */
 	uint32_t cached;     /* held by caches (iobuf/cache.h) */
 	uint32_t in_use;     /* handed out to owners */
-	uint32_t high_water; /* most buffers seen out of the free queue at once: sampled by
-				bulk, burst, empty and waiting gets, cache refills and
-				snapshots (not by single gets, to keep them off the
-				queue's tail line) */
+	uint32_t high_water_sampled; /* the most buffers seen out of the free queue and depot
+					at once, sampled (not exact): by bulk, burst, empty and
+					waiting gets, cache refills and snapshots, never by a
+					single get (that would put the queue's tail line on
+					its path), so a peak between samples is missed */
 	uint64_t gets;       /* successful gets (every form, through caches too) */
 	uint64_t puts;       /* successful puts */
 	uint64_t empty_gets; /* gets that found the pool empty (-ENOBUFS, or a wait) */
@@ -122,7 +93,8 @@ struct iobuf_pool_stats {
 
 /*
  * The pool object is opaque, but for its first member: the shape below,
- * public so that iobuf_pool_index_buf() inlines to a multiply and an add.
+ * public so that iobuf_pool_index_buf() and the caches' inline paths
+ * (iobuf/cache.h) reach the buffers and the slot words without a call.
  * Read-only to the caller; fixed from create to destroy.
  */
 struct iobuf_pool;
@@ -132,7 +104,16 @@ struct iobuf_pool_shape {
 	size_t stride;     /* bytes from one buffer to the next */
 	size_t buf_size;   /* usable bytes of each buffer (<= stride) */
 	uint32_t capacity; /* number of buffers */
-	uint32_t tag;      /* stamped into handles */
+	uint32_t stamp;    /* the low half of every handle the pool issues, without the index (iobuf/slot.h) */
+	uint32_t *slot;    /* the slot words (generations), one per buffer */
+	/*
+	 * Not 0 while buffers are wanted back at once: a get waits
+	 * (iobuf_pool_get_wait()) or the readiness fd is armed.  Caches then
+	 * give every buffer they are handed to the pool.  Its own cache line.
+	 */
+	const uint32_t *want;
+	/* Moves when a get finds the pool empty: caches give back on their next out-of-line call. */
+	const uint32_t *reclaim;
 };
 
 /*
@@ -160,12 +141,14 @@ IOBUF_API void iobuf_pool_destroy(struct iobuf_pool *pool);
 /*
  * iobuf_pool_get - take a free buffer.
  *
- * Returns 0 and stores its handle in *@h, -ENOBUFS when every buffer is out
- * (at once: it never waits), or -EINVAL for NULL arguments.  "Out" counts
- * the free buffers that caches hold: a get does not see them (when caches
- * are attached, an empty get asks them to give back; see iobuf/cache.h).
- * Acquires the bytes the previous owner wrote before its put.  Any
- * thread; lock-free.
+ * Returns 0 and stores its handle in *@h; -ENOBUFS when every buffer is out
+ * (at once: it never waits); -EINVAL for a NULL argument (*@h is then
+ * IOBUF_HANDLE_NONE when @h is not NULL).  "Out" counts the free buffers
+ * active caches hold: a get first takes back what parked caches hold
+ * (iobuf_cache_park()), then, when it still finds nothing, asks the active
+ * caches to give back on their next out-of-line call (iobuf/cache.h) and
+ * arms the readiness fd (iobuf_pool_ready_fd()).  Acquires the bytes the
+ * previous owner wrote before its put.  Any thread; lock-free.
  */
 IOBUF_API int iobuf_pool_get(struct iobuf_pool *pool, iobuf_handle_t *h);
 
@@ -183,12 +166,35 @@ IOBUF_API int iobuf_pool_get(struct iobuf_pool *pool, iobuf_handle_t *h);
 IOBUF_API int iobuf_pool_get_wait(struct iobuf_pool *pool, iobuf_handle_t *h, int64_t timeout_ns);
 
 /*
+ * iobuf_pool_ready_fd - a file descriptor that becomes readable when buffers come back.
+ *
+ * For event loops: after a get returns -ENOBUFS, poll this fd for reading
+ * (EPOLLIN), and when it is readable read(2) its 8 bytes and get again.
+ * The pool makes an eventfd (non-blocking, close-on-exec) on the first
+ * call and owns it: destroy closes it; don't close it yourself.  While the
+ * fd exists, a get that finds the pool empty arms it and looks once more;
+ * the next put or cache flush that returns a buffer then writes it (one
+ * system call per arming; a put makes none while nothing is armed).  No
+ * wake-up is lost (edge W2 in doc/design.md); the fd may be readable
+ * when the buffer it announced was taken by another get first, so a get
+ * after it can still return -ENOBUFS (arming it again).  A pool of a set
+ * has the set's fd: this returns it once iobuf_set_ready_fd() made it.
+ *
+ * Returns the fd (>= 0), -EINVAL for NULL or for a set's pool before
+ * iobuf_set_ready_fd(), or eventfd(2)'s error (-EMFILE, -ENFILE, -ENOMEM).  Any thread; a system call on the first call only.
+ */
+IOBUF_API int iobuf_pool_ready_fd(struct iobuf_pool *pool);
+
+/*
  * iobuf_pool_put - return the buffer of handle @h.
  *
- * Returns 0; -EINVAL when @h is not a handle of @pool (no mark, another
- * tag, an index out of range, an even generation); -EALREADY when the
- * buffer is already free (a double put); -ESTALE when the buffer was put
- * and handed out again since @h was issued.  A refused put changes
+ * Returns 0; -EINVAL when @h is not a handle of @pool (issued by another
+ * set or pool, an index out of range, not a held generation; see
+ * iobuf/slot.h for what "another" can tell); -EALREADY when @h was
+ * already put (a double put); -ESTALE when its buffer was handed out
+ * again since.  Of two puts of one handle, on any threads, through the
+ * pool or any caches, exactly one returns 0 (unless one goes through a
+ * cache made with IOBUF_CACHE_UNSAFE_PUTS).  A refused put changes
  * nothing but the refusal counters.  A successful put releases the
  * buffer's bytes to the next get of it.  Any thread; lock-free.
  */
@@ -198,7 +204,8 @@ IOBUF_API int iobuf_pool_put(struct iobuf_pool *pool, iobuf_handle_t h);
  * iobuf_pool_get_bulk - take exactly @n buffers, or none.
  *
  * Returns 0 with @n handles in @hs, -ENOBUFS (and no buffer taken) when
- * fewer than @n are free, -EINVAL for NULL @hs or @n < 0.  Lock-free.
+ * fewer than @n are free, -EINVAL for NULL @pool or @hs (even with @n 0)
+ * or @n < 0.  Nothing allocates, whatever @n.  Lock-free.
  */
 IOBUF_API int iobuf_pool_get_bulk(struct iobuf_pool *pool, iobuf_handle_t *hs, int n);
 
@@ -206,7 +213,7 @@ IOBUF_API int iobuf_pool_get_bulk(struct iobuf_pool *pool, iobuf_handle_t *hs, i
  * iobuf_pool_get_burst - take as many buffers as are free, up to @n.
  *
  * Returns the count taken (0 when empty) with that many handles in @hs, or
- * -EINVAL.  Lock-free.
+ * -EINVAL (NULL @pool or @hs, @n < 0).  Lock-free.
  */
 IOBUF_API int iobuf_pool_get_burst(struct iobuf_pool *pool, iobuf_handle_t *hs, int n);
 
@@ -216,7 +223,7 @@ IOBUF_API int iobuf_pool_get_burst(struct iobuf_pool *pool, iobuf_handle_t *hs, 
  * Every valid handle is put; an invalid one is refused as by
  * iobuf_pool_put() and does not stop the others.  Returns 0 when all
  * were put, else the error of the first refused handle; -EINVAL for NULL
- * @hs or @n < 0.  Lock-free.
+ * @pool or @hs or @n < 0.  Lock-free.
  */
 IOBUF_API int iobuf_pool_put_bulk(struct iobuf_pool *pool, const iobuf_handle_t *hs, int n);
 
@@ -269,13 +276,13 @@ IOBUF_API const struct iobuf_arena *iobuf_pool_arena(const struct iobuf_pool *po
 /*
  * iobuf_pool_stats - a snapshot of @pool's counters into *@st.
  *
- * Exact when no thread uses the pool; while they do, each figure is one
- * that held during the call.  free + cached + in_use == capacity always
- * holds in the snapshot.  "free" counts the queue and the depot; while
- * caches are attached, "cached" is what is neither free nor handed out
- * (caches keep no shared count).  Costs O(capacity): for monitoring, not for the
- * hot path (which keeps no shared counter of its own for it).
- * Returns 0 or -EINVAL.  Any thread; wait-free.
+ * Exact when no thread is inside a call on the pool or its caches: in_use
+ * is read off the slots, cached adds up what the attached caches hold,
+ * free is the rest; while threads run, each figure is one that held
+ * during the call.  free + cached + in_use == capacity always.  Costs
+ * O(capacity + caches): for monitoring, not for the hot path (which keeps
+ * no shared counter of its own for it).  Returns 0 or -EINVAL.  Any
+ * thread; blocking only against a cache's create, destroy and reclaim.
  */
 IOBUF_API int iobuf_pool_stats(const struct iobuf_pool *pool, struct iobuf_pool_stats *st);
 

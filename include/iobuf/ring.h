@@ -40,10 +40,11 @@
  * The hook runs in the thread whose call made the entry retirable (a
  * release, a leave, a join, the writer's publish or claim) or in
  * iobuf_ring_destroy(), which retires what is left; never two at once,
- * and in sequence order.  iobuf_ring_create_bcast() binds that hook to an
- * iobuf_set: the writer broadcasts pooled buffer handles to every reader
- * with iobuf_ring_bcast(), and each buffer goes back to its pool when the
- * last reader releases it.
+ * and in sequence order.  The broadcast of pooled buffers is built on it,
+ * above the ring and the sets (iobuf/ring_bcast.h): the writer broadcasts
+ * buffer handles to every reader, and each buffer goes back to its pool
+ * when the last reader releases it.  The ring itself carries bytes and
+ * knows nothing of buffers.
  *
  * Waiting: busy-spin, spin-then-yield, or spin-then-sleep on a futex, per
  * ring (the writer and the readers' default) or per reader, each with a
@@ -51,8 +52,9 @@
  * someone sleeps.  The library starts no thread.
  *
  * Synchronization table.  "writer" is the set of calls try_claim, claim,
- * write, publish and bcast, made by one thread at a time (the writer role
- * may move between threads with the caller's own synchronization).
+ * write and publish (and iobuf_ring_bcast() of iobuf/ring_bcast.h), made
+ * by one thread at a time (the writer role may move between threads with
+ * the caller's own synchronization).
  * "reader r" is poll, wait, read, release and set_wait on reader r, made by
  * one thread at a time.  "control" is reader_add, reader_remove and
  * reader_set_deps.  "queries" are cursor, lag, slowest_lag and reclaimed.
@@ -83,11 +85,8 @@
 #include <stdint.h>
 
 #include <iobuf/common.h>
-#include <iobuf/pool.h>
 
 IOBUF_BEGIN_DECLS
-
-struct iobuf_set;
 
 /* Largest capacity (entries) and entry size (bytes) of a ring. */
 #define IOBUF_RING_MAX_CAPACITY (1u << 30)
@@ -183,31 +182,6 @@ IOBUF_API struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *c
  */
 IOBUF_API void iobuf_ring_destroy(struct iobuf_ring *ring);
 
-/*
- * iobuf_ring_create_bcast - a ring that broadcasts pooled buffers of @set.
- *
- * A lossless ring of 8-byte entries (@cfg->entry_size must be
- * sizeof(iobuf_handle_t), @cfg->mode IOBUF_RING_LOSSLESS) whose on_retire
- * hook puts each entry's handle back into @set: the writer hands buffers
- * over with iobuf_ring_bcast(), every reader reads the handle of each
- * entry (iobuf_ring_read(), or in place), uses the buffer read-only or as
- * the pipeline agrees, and never puts it; the buffer of entry @seq goes
- * back to its pool exactly once, when the last reader that could see @seq
- * released it or left, or at iobuf_ring_destroy().  A broadcast nobody
- * listens to (no reader) goes back at once.  Lossy rings cannot carry
- * buffers: their writer never waits for readers, so a reader could still
- * be using a buffer the writer returned.
- *
- * Returns the ring, or NULL with *@err set to -EINVAL for a NULL @set, an
- * entry size other than 8, a lossy mode, an on_retire hook or retire_ctx
- * of the caller's, or any reason of iobuf_ring_create(); -ENOMEM; the
- * -errno of pthread_mutex_init().  @set must outlive the ring.
- *
- * Orders as iobuf_ring_create().  Any thread; blocking (allocates).
- */
-IOBUF_API struct iobuf_ring *iobuf_ring_create_bcast(const struct iobuf_ring_config *cfg, struct iobuf_set *set,
-						     int *err);
-
 /* ---- readers: join, leave, dependencies ---------------------------------- */
 
 /*
@@ -257,7 +231,11 @@ IOBUF_API int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader);
  * on itself); on error the old dependencies stay.
  *
  * Orders: the reader's next poll uses the new barrier; entries it already
- * polled are not taken back.  Sleeping readers are woken to re-check.
+ * polled are not taken back.  Sleeping readers are woken to re-check; a
+ * reader going to sleep meanwhile waits by the old dependencies or by the
+ * new ones, and is woken by what makes its entries readable under the
+ * ones it last checked (D7: a release of a new dependency, or a publish
+ * once it has none).
  * Any thread; blocking (mutex).
  */
 IOBUF_API int iobuf_ring_reader_set_deps(struct iobuf_ring *ring, int reader, const int *deps, int ndeps);
@@ -480,35 +458,6 @@ IOBUF_API int64_t iobuf_ring_slowest_lag(const struct iobuf_ring *ring, int *rea
  * R7 in the retirer): their hook calls are done.  Any thread; wait-free.
  */
 IOBUF_API uint64_t iobuf_ring_reclaimed(const struct iobuf_ring *ring);
-
-/* ---- broadcasting pooled buffers (bcast rings) ------------------------------ */
-
-/*
- * iobuf_ring_bcast - hand @n buffer handles to every reader of bcast ring
- * @ring, in order: claim @n entries (waiting with the ring's strategy up to
- * @timeout_ns while the ring is full; 0: do not wait; IOBUF_RING_FOREVER:
- * no limit), store the handles, publish them.
- *
- * On success the ring owns one reference to each buffer and puts it back
- * into the set exactly once, after every reader released it (see
- * iobuf_ring_create_bcast()); the caller must not put it, nor broadcast
- * the same reference twice.  On failure nothing was published and the
- * handles remain the caller's.
- *
- * Returns 0; -ETIMEDOUT when the ring stayed full (its readers or the
- * retirement lag behind); -EINVAL for a NULL @ring or @hs, a ring not
- * made by iobuf_ring_create_bcast(), @n < 1 or above the capacity, entries
- * the writer claimed and has not published yet (publish them first), or a
- * handle that is not a live handle of the ring's set (none is published
- * then).
- *
- * Orders: as iobuf_ring_claim() then iobuf_ring_publish(): the readers
- * that poll the entries see the handles and every byte the caller wrote
- * into the buffers before the call (R1/A1).
- * The writer only; blocking up to @timeout_ns (the claim), else as
- * iobuf_ring_publish().
- */
-IOBUF_API int iobuf_ring_bcast(struct iobuf_ring *ring, const iobuf_handle_t *hs, int n, int64_t timeout_ns);
 
 IOBUF_END_DECLS
 

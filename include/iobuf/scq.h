@@ -119,9 +119,10 @@ IOBUF_API int iobuf_scq_enqueue(struct iobuf_scq *q, uint32_t idx);
 /*
  * iobuf_scq_dequeue - remove the oldest index from @q.
  *
- * Returns the index (>= 0), or -EAGAIN if the queue was empty.  Returning
- * i acquires: the caller sees every write made before the enqueue of i.
- * -EAGAIN orders nothing.
+ * Returns the index (>= 0), or -ENOBUFS if the queue was empty (the
+ * library's one word for "nothing to take", as iobuf_pool_get() says).
+ * Returning i acquires: the caller sees every write made before the
+ * enqueue of i.  -ENOBUFS orders nothing.
  *
  * Any thread, concurrently with any enqueue or dequeue; lock-free, and a
  * dequeue on an empty queue finishes in a bounded number of steps.

@@ -48,6 +48,16 @@ enum iobuf_tier {
 #define IOBUF_TIER_SIZE(t) ((size_t)16 << (2 * (t)))
 #define IOBUF_MAX_SIZE IOBUF_TIER_SIZE(IOBUF_TIER_GIANT)
 
+/*
+ * The tier of @size for 1 <= size <= IOBUF_MAX_SIZE, unchecked: the one
+ * place the size -> tier rule is written (iobuf_tier_for_size() checks,
+ * the caches' inline gets call it).  Tier t holds 2^(2t+4) bytes.
+ */
+static inline unsigned iobuf__tier_of(size_t size)
+{
+	return (unsigned)(61 - __builtin_clzll((unsigned long long)((size - 1) | 15))) >> 1;
+}
+
 /* Set policies, OR'ed into iobuf_set_config.flags. */
 enum iobuf_set_flags {
 	/* When a tier is empty, take from the next larger tier that has a buffer. */
@@ -138,7 +148,8 @@ IOBUF_API int iobuf_get(struct iobuf_set *set, size_t size, iobuf_handle_t *h);
 /*
  * iobuf_get_wait - as iobuf_get(), waiting up to @timeout_ns for the tier.
  *
- * Returns 0, -ETIMEDOUT, or the errors of iobuf_get() but -ENOBUFS.
+ * Returns 0, -ETIMEDOUT, or the errors of iobuf_get(); -ENOBUFS only when
+ * the set has no buffers of that tier at all (at once: none will ever come).
  * Blocking; see iobuf_pool_get_wait().
  */
 IOBUF_API int iobuf_get_wait(struct iobuf_set *set, size_t size, iobuf_handle_t *h, int64_t timeout_ns);
@@ -146,8 +157,9 @@ IOBUF_API int iobuf_get_wait(struct iobuf_set *set, size_t size, iobuf_handle_t 
 /*
  * iobuf_put - return the buffer of @h to its tier.
  *
- * Returns 0, -EINVAL (not a handle of this set), -EALREADY (double put) or
- * -ESTALE (its buffer was handed out again); a refused put changes
+ * Returns 0, -EINVAL (not a handle of this set: another set's, a
+ * standalone pool's, or no handle; see iobuf/slot.h), -EALREADY (double
+ * put) or -ESTALE (its buffer was handed out again); a refused put changes
  * nothing.  Releases the buffer's bytes.  Lock-free.
  */
 IOBUF_API int iobuf_put(struct iobuf_set *set, iobuf_handle_t h);
@@ -161,10 +173,24 @@ IOBUF_API void *iobuf_buf(const struct iobuf_set *set, iobuf_handle_t h);
 /*
  * iobuf_handle_capacity - the bytes the buffer of @h holds (its tier's size).
  *
- * Returns the size, or 0 when @h carries no handle mark.  Needs no set:
+ * Returns the size, or 0 when @h is not a set's handle (a standalone
+ * pool's handles name no tier: ask iobuf_pool_buf_size()).  Needs no set:
  * the tier is in the handle.  Wait-free.
  */
 IOBUF_API size_t iobuf_handle_capacity(iobuf_handle_t h);
+
+/*
+ * iobuf_set_ready_fd - one readiness fd for every tier of @set.
+ *
+ * As iobuf_pool_ready_fd(), for all the set's pools at once: it becomes
+ * readable when any tier that a get found empty has buffers again (get
+ * again on the tiers you need).  The set owns it (closed by destroy).
+ * iobuf_pool_ready_fd() on one of the set's pools returns this fd once it
+ * exists (-EINVAL before: a set's pool makes no fd of its own).  Returns
+ * the fd, -EINVAL for NULL, or eventfd(2)'s error.
+ * Any thread; a system call on the first call only.
+ */
+IOBUF_API int iobuf_set_ready_fd(struct iobuf_set *set);
 
 /*
  * iobuf_set_stats - snapshots of every tier and the set's counters.

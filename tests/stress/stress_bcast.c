@@ -21,8 +21,12 @@
  *   stress_bcast            about 2 s in all (make check)
  *   stress_bcast --long     each case for 30 s (make stress)
  *   stress_bcast --seconds S  each case for S seconds
+ *   stress_bcast --watchdog S a case fails S s after its writer was to stop (30)
  *
- * Threads are pinned round-robin to the allowed CPUs.  Output is TAP.
+ * Threads are pinned round-robin to the allowed CPUs.  Output is TAP.  A
+ * case that has not ended 30 s after its writer was to stop (--watchdog)
+ * fails, and its watchdog (watchdog.h) first prints every thread's current
+ * call and sequences and the ring's state.
  */
 #include "config.h"
 
@@ -39,9 +43,11 @@
 #include <string.h>
 
 #include <iobuf/ring.h>
+#include <iobuf/ring_bcast.h>
 #include <iobuf/tiers.h>
 
 #include "../common/thread.h"
+#include "watchdog.h"
 
 #define MAXR 3
 #define MAXBATCH 16
@@ -81,8 +87,7 @@ struct run {
 	struct iobuf_set *set;
 	struct iobuf_ring *ring;
 	int rid[MAXR];
-	int64_t t_end;	 /* the writer stops */
-	int64_t t_abort; /* nobody made it: a hang */
+	int64_t t_end; /* the writer stops */
 	atomic_int writer_done;
 	atomic_uint_fast64_t total;
 	atomic_int failed;
@@ -91,6 +96,7 @@ struct run {
 	uint64_t ring_full; /* broadcasts that found the ring full (gated on the reclaimed count) */
 	char why[256];
 	pthread_mutex_t why_lock;
+	struct watchdog wd; /* 30 s after t_end: a hang */
 };
 
 struct targ {
@@ -98,6 +104,7 @@ struct targ {
 	int idx;
 	int cpu;
 	uint64_t seed;
+	struct wd_thread *wd;
 };
 
 static atomic_int pin_failures;
@@ -117,15 +124,15 @@ static void fail(struct run *run, const char *fmt, ...)
 	pthread_mutex_unlock(&run->why_lock);
 }
 
+/* A wait timed out: stop if the run failed (the watchdog fails a run that hangs). */
 static bool give_up(struct run *run)
 {
-	if (atomic_load(&run->failed))
-		return true;
-	if ((int64_t)th_now_ns() > run->t_abort) {
-		fail(run, "no progress before the deadline (hang?)");
-		return true;
-	}
-	return false;
+	return atomic_load(&run->failed);
+}
+
+static void wd_fire(void *arg, const char *why)
+{
+	fail(arg, "%s", why);
 }
 
 static uint64_t mix(uint64_t x)
@@ -176,9 +183,17 @@ static void *writer_main(void *arg)
 			size_t size = IOBUF_TIER_SIZE(TIER - 1) + 1 +
 				      th_rand(&seed) % (IOBUF_TIER_SIZE(TIER) - IOBUF_TIER_SIZE(TIER - 1));
 
-			while ((rc = iobuf_get_wait(run->set, size, &hs[i], 50 * MS)) == -ETIMEDOUT)
-				if (give_up(run))
-					goto out_put;
+			for (;;) {
+				wd_enter(a->wd, "iobuf_get_wait");
+				rc = iobuf_get_wait(run->set, size, &hs[i], 50 * MS);
+				wd_leave(a->wd, rc);
+				if (rc != -ETIMEDOUT || give_up(run))
+					break;
+			}
+			if (rc == -ETIMEDOUT) {
+				n = i;
+				goto out_put;
+			}
 			if (rc != 0) {
 				fail(run, "writer: get: %d", rc);
 				n = i;
@@ -186,19 +201,24 @@ static void *writer_main(void *arg)
 			}
 			stamp(iobuf_buf(run->set, hs[i]), next + (uint64_t)i);
 		}
+		wd_enter(a->wd, "iobuf_ring_bcast");
 		rc = iobuf_ring_bcast(run->ring, hs, n, 0);
+		wd_leave(a->wd, rc);
 		if (rc == -ETIMEDOUT)
 			run->ring_full++;
 		while (rc == -ETIMEDOUT) {
 			if (give_up(run))
 				goto out_put;
+			wd_enter(a->wd, "iobuf_ring_bcast");
 			rc = iobuf_ring_bcast(run->ring, hs, n, 50 * MS);
+			wd_leave(a->wd, rc);
 		}
 		if (rc != 0) {
 			fail(run, "writer: bcast %d: %d", n, rc);
 			goto out_put;
 		}
 		next += (uint64_t)n;
+		wd_seq(a->wd, next, next - (uint64_t)n);
 		continue;
 	out_put:
 		/* Not broadcast: the buffers are still ours to put. */
@@ -261,8 +281,14 @@ static void *reader_main(void *arg)
 
 	if (!th_pin(a->cpu))
 		pin_failures++;
+	atomic_store(&a->wd->reader, id);
 	while (!reader_finished(run, expected)) {
-		int rc = iobuf_ring_wait(run->ring, id, &first, NULL, 20 * MS), n;
+		int rc, n;
+
+		wd_enter(a->wd, "iobuf_ring_wait");
+		rc = iobuf_ring_wait(run->ring, id, &first, NULL, 20 * MS);
+		wd_leave(a->wd, rc);
+		wd_seq(a->wd, expected, rc > 0 ? first : expected);
 
 		if (rc == -ETIMEDOUT) {
 			if (give_up(run))
@@ -290,7 +316,10 @@ static void *reader_main(void *arg)
 		}
 		expected = first + (uint64_t)n;
 		run->received[me] += (uint64_t)n;
+		wd_enter(a->wd, "iobuf_ring_release");
 		rc = iobuf_ring_release(run->ring, id, expected);
+		wd_leave(a->wd, rc);
+		wd_seq(a->wd, expected, first);
 		if (rc != 0) {
 			fail(run, "reader %d: release %" PRIu64 ": %d", me, expected, rc);
 			break;
@@ -312,11 +341,15 @@ static void *churn_main(void *arg)
 	if (!th_pin(a->cpu))
 		pin_failures++;
 	while (!atomic_load(&run->writer_done) && !atomic_load(&run->failed)) {
-		int dep_fixed = 0, dependent = (int)(th_rand(&seed) % 2);
-		int id = iobuf_ring_reader_add(run->ring, dependent ? &run->rid[0] : NULL, dependent);
+		int dep_fixed = 0, dependent = (int)(th_rand(&seed) % 2), id;
 		uint64_t want = 1 + th_rand(&seed) % (3 * sc->ring_cap), got = 0, first, expected = 0;
 		bool started = false;
+		int rc;
 
+		wd_enter(a->wd, "iobuf_ring_reader_add");
+		id = iobuf_ring_reader_add(run->ring, dependent ? &run->rid[0] : NULL, dependent);
+		wd_leave(a->wd, id);
+		atomic_store(&a->wd->reader, id);
 		if (id < 0) {
 			fail(run, "churn: reader_add: %d", id);
 			break;
@@ -324,8 +357,11 @@ static void *churn_main(void *arg)
 		atomic_fetch_add(&run->joins, 1);
 		while (got < want && !atomic_load(&run->writer_done) && !give_up(run)) {
 			iobuf_handle_t h;
-			int rc = iobuf_ring_wait(run->ring, id, &first, NULL, 5 * MS);
 
+			wd_enter(a->wd, "iobuf_ring_wait");
+			rc = iobuf_ring_wait(run->ring, id, &first, NULL, 5 * MS);
+			wd_leave(a->wd, rc);
+			wd_seq(a->wd, expected, rc > 0 ? first : expected);
 			if (rc == -ETIMEDOUT)
 				continue;
 			if (rc <= 0 || (started && first != expected)) {
@@ -351,13 +387,20 @@ static void *churn_main(void *arg)
 			if (got >= want && th_rand(&seed) % 2)
 				break;
 			expected = first + (uint64_t)rc;
-			if (iobuf_ring_release(run->ring, id, expected) != 0) {
+			wd_enter(a->wd, "iobuf_ring_release");
+			rc = iobuf_ring_release(run->ring, id, expected);
+			wd_leave(a->wd, rc);
+			if (rc != 0) {
 				fail(run, "churn: release");
 				goto out;
 			}
 		}
-		if (iobuf_ring_reader_remove(run->ring, id) != 0) {
-			fail(run, "churn: remove");
+		wd_enter(a->wd, "iobuf_ring_reader_remove");
+		rc = iobuf_ring_reader_remove(run->ring, id);
+		wd_leave(a->wd, rc);
+		atomic_store(&a->wd->reader, -1);
+		if (rc != 0) {
+			fail(run, "churn: remove: %d", rc);
 			break;
 		}
 	}
@@ -365,7 +408,7 @@ out:
 	return NULL;
 }
 
-static bool run_case(int num, const struct bcase *sc, double seconds)
+static bool run_case(int num, const struct bcase *sc, double seconds, double watchdog)
 {
 	struct iobuf_set_config scfg = {.capacity = {0}};
 	struct iobuf_ring_config cfg = {
@@ -379,6 +422,7 @@ static bool run_case(int num, const struct bcase *sc, double seconds)
 	struct iobuf_set_stats st;
 	struct run run;
 	struct targ args[1 + MAXR + 2];
+	void *(*fn[1 + MAXR + 2])(void *);
 	pthread_t th[1 + MAXR + 2];
 	int nth = 0, err = 0;
 	uint64_t total, cursor, reclaimed;
@@ -412,21 +456,30 @@ static bool run_case(int num, const struct bcase *sc, double seconds)
 	}
 	t0 = (int64_t)th_now_ns();
 	run.t_end = t0 + (int64_t)(seconds * 1e9);
-	run.t_abort = run.t_end + 30000 * MS;
-	/* The writer on the first CPU, readers round-robin from the second. */
-	args[nth] = (struct targ){.run = &run, .idx = -1, .cpu = 0, .seed = 1};
-	pthread_create(&th[nth], NULL, writer_main, &args[nth]);
-	nth++;
-	for (int i = 0; i < sc->nreaders; i++, nth++) {
-		args[nth] = (struct targ){.run = &run, .idx = i, .cpu = 1 + i, .seed = 100u + (unsigned)i};
-		pthread_create(&th[nth], NULL, reader_main, &args[nth]);
+	wd_init(&run.wd, run.ring, num, sc->name, (uint64_t)run.t_end, (uint64_t)run.t_end + (uint64_t)(watchdog * 1e9),
+		wd_fire, &run);
+	/* The writer on the first CPU, readers round-robin from the second; every record before the watchdog starts. */
+	args[nth] = (struct targ){.run = &run, .idx = -1, .cpu = 0, .seed = 1, .wd = wd_add(&run.wd, "writer", 0)};
+	fn[nth++] = writer_main;
+	for (int i = 0; i < sc->nreaders; i++) {
+		args[nth] = (struct targ){.run = &run,
+					  .idx = i,
+					  .cpu = 1 + i,
+					  .seed = 100u + (unsigned)i,
+					  .wd = wd_add(&run.wd, "reader", i)};
+		fn[nth++] = reader_main;
 	}
-	for (int i = 0; i < sc->churn; i++, nth++) {
-		args[nth] = (struct targ){.run = &run, .idx = i, .cpu = i, .seed = 200u + (unsigned)i};
-		pthread_create(&th[nth], NULL, churn_main, &args[nth]);
+	for (int i = 0; i < sc->churn; i++) {
+		args[nth] = (struct targ){
+		    .run = &run, .idx = i, .cpu = i, .seed = 200u + (unsigned)i, .wd = wd_add(&run.wd, "churn", i)};
+		fn[nth++] = churn_main;
 	}
+	wd_start(&run.wd);
+	for (int i = 0; i < nth; i++)
+		pthread_create(&th[i], NULL, fn[i], &args[i]);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	wd_stop(&run.wd);
 
 	/* Every reader is done: before destroy, nothing may be left to retire. */
 	ok = !atomic_load(&run.failed);
@@ -490,7 +543,7 @@ static bool run_case(int num, const struct bcase *sc, double seconds)
 
 int main(int argc, char **argv)
 {
-	double seconds = 0.3;
+	double seconds = 0.3, watchdog = 30;
 	int failed = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -498,8 +551,10 @@ int main(int argc, char **argv)
 			seconds = 30;
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--watchdog") == 0 && i + 1 < argc) {
+			watchdog = atof(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--long | --seconds S]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--long | --seconds S] [--watchdog S]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -507,7 +562,7 @@ int main(int argc, char **argv)
 	printf("1..%d\n", NCASES);
 	printf("# %d CPUs allowed, %.2f s per case\n", th_ncpus(), seconds);
 	for (int i = 0; i < NCASES; i++)
-		failed += !run_case(i + 1, &cases[i], seconds);
+		failed += !run_case(i + 1, &cases[i], seconds, watchdog);
 	if (atomic_load(&pin_failures))
 		printf("# pinning refused %d times: threads ran unpinned\n", atomic_load(&pin_failures));
 	return failed ? 1 : 0;

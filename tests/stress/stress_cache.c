@@ -90,7 +90,7 @@ static bool check_stamp(struct shared *sh, uint32_t idx, uint32_t who, uint32_t 
 	return true;
 }
 
-/* @h: a handle, or a raw index (no mark bit) from the index calls. */
+/* @h: a handle, or a raw index (generation 0) from the index calls. */
 static bool claim(struct worker *w, iobuf_handle_t h)
 {
 	uint32_t idx = iobuf_handle_index(h), expect = 0, me = (uint32_t)w->id + 1;
@@ -98,7 +98,7 @@ static bool claim(struct worker *w, iobuf_handle_t h)
 	CHECK(idx < iobuf_pool_capacity(w->sh->pool), "index %u out of range", idx);
 	CHECK(__atomic_compare_exchange_n(&w->sh->owner[idx], &expect, me, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE),
 	      "index %u handed to thread %u while thread %u holds it", idx, me, expect);
-	if (h & IOBUF_HANDLE_MARK)
+	if (iobuf_handle_generation(h) != 0)
 		CHECK(iobuf_pool_buf(w->sh->pool, h) != NULL && iobuf_cache_buf(w->cache, h) != NULL,
 		      "fresh handle of %u not live", idx);
 	w->seq[w->nheld] = (uint32_t)w->ops;
@@ -134,7 +134,7 @@ static bool got_empty(struct worker *w)
 /* Put one held token back: a handle through the cache or the pool, an index likewise. */
 static int put_one(struct worker *w, iobuf_handle_t h, bool cached)
 {
-	if (h & IOBUF_HANDLE_MARK)
+	if (iobuf_handle_generation(h) != 0)
 		return cached ? iobuf_cache_put(w->cache, h) : iobuf_pool_put(w->sh->pool, h);
 	return cached ? iobuf_cache_put_index(w->cache, (uint32_t)h) : iobuf_pool_put_index(w->sh->pool, (uint32_t)h);
 }
@@ -219,7 +219,7 @@ static bool step(struct worker *w)
 
 			if (!disown(w, (int)(th_rand(&w->seed) % (unsigned)w->nheld), &h))
 				return false;
-			if (h & IOBUF_HANDLE_MARK)
+			if (iobuf_handle_generation(h) != 0)
 				hs[handles++] = h;
 			else
 				idx[indices++] = (uint32_t)h;
@@ -248,9 +248,9 @@ static bool step(struct worker *w)
 	 * told apart (that is what handles are for), so an index is put twice
 	 * only when the first put left it on top of this thread's own stack.
 	 */
-	if (op > 96 && ((hs[0] & IOBUF_HANDLE_MARK) || cached)) {
+	if (op > 96 && ((iobuf_handle_generation(hs[0]) != 0) || cached)) {
 		rc = put_one(w, hs[0], (r >> 50) & 1);
-		if (hs[0] & IOBUF_HANDLE_MARK)
+		if (iobuf_handle_generation(hs[0]) != 0)
 			CHECK(rc == -EALREADY || rc == -ESTALE, "double put returned %d", rc);
 		else
 			CHECK(rc == -EALREADY, "double put of an index returned %d", rc);
@@ -337,7 +337,7 @@ static bool run_mix(uint32_t cap, size_t size, int threads, int k, bool never_em
 	sh.deadline = th_now_ns() + (uint64_t)(secs * 1e9);
 	memset(ws, 0, sizeof(ws));
 	for (int i = 0; i < threads; i++) {
-		struct iobuf_cache_config cc = {.flags = i == 1 ? IOBUF_CACHE_STRICT : 0};
+		struct iobuf_cache_config cc = {.flags = 0};
 
 		ws[i] = (struct worker){.sh = &sh, .id = i, .seed = 0x1234567u * (uint64_t)(i + 1) + cap};
 		ws[i].cache = iobuf_cache_create_pool(sh.pool, &cc, NULL);

@@ -16,9 +16,13 @@
  *   stress_ring            about 2 s in all (make check)
  *   stress_ring --long     each case for 30 s (make stress)
  *   stress_ring --seconds S  each case for S seconds
+ *   stress_ring --watchdog S a case fails S s after its writer was to stop (30)
  *
  * Threads are pinned round-robin to the allowed CPUs when the system lets
- * us.  Output is TAP.
+ * us.  Output is TAP.  A case that has not ended 30 s after its writer was
+ * to stop (--watchdog) fails, and its watchdog (watchdog.h) first prints every thread's
+ * current call and sequences and the ring's cursor, gate, reclaim and
+ * futex words, so that a stall explains itself.
  */
 #include "config.h"
 
@@ -37,6 +41,7 @@
 #include <iobuf/ring.h>
 
 #include "../common/thread.h"
+#include "watchdog.h"
 
 #define MAXR 4
 #define MAX_ESZ 64
@@ -84,8 +89,7 @@ struct run {
 	const struct scase *sc;
 	struct iobuf_ring *ring;
 	int rid[MAXR];
-	int64_t t_end;	 /* the writer stops claiming */
-	int64_t t_abort; /* nobody made it: a hang */
+	int64_t t_end; /* the writer stops claiming */
 	atomic_int writer_done;
 	atomic_uint_fast64_t total;
 	atomic_int failed;
@@ -94,6 +98,7 @@ struct run {
 	struct rstat rs[MAXR];
 	char why[256];
 	pthread_mutex_t why_lock;
+	struct watchdog wd; /* 30 s after t_end: a hang */
 };
 
 struct rarg {
@@ -101,6 +106,7 @@ struct rarg {
 	int idx;
 	int cpu;
 	unsigned seed;
+	struct wd_thread *wd;
 };
 
 static atomic_int pin_failures;
@@ -146,15 +152,15 @@ static bool check(const void *e, uint32_t esz, uint64_t seq)
 	return memcmp(e, want, esz) == 0;
 }
 
+/* A wait timed out: stop if the run failed (the watchdog fails a run that hangs). */
 static bool give_up(struct run *run)
 {
-	if (atomic_load(&run->failed))
-		return true;
-	if ((int64_t)th_now_ns() > run->t_abort) {
-		fail(run, "no progress before the deadline (hang?)");
-		return true;
-	}
-	return false;
+	return atomic_load(&run->failed);
+}
+
+static void wd_fire(void *arg, const char *why)
+{
+	fail(arg, "%s", why);
 }
 
 static void *writer_main(void *arg)
@@ -174,7 +180,10 @@ static void *writer_main(void *arg)
 
 		if ((iter & 255) == 0 && (int64_t)th_now_ns() >= run->t_end)
 			break;
+		wd_enter(a->wd, "iobuf_ring_claim");
 		rc = iobuf_ring_claim(run->ring, n, &s, 50 * MS);
+		wd_leave(a->wd, rc);
+		wd_seq(a->wd, next, rc == 0 ? s : next);
 		if (rc == -ETIMEDOUT) {
 			if (give_up(run))
 				break;
@@ -193,12 +202,15 @@ static void *writer_main(void *arg)
 					fail(run, "write %" PRIu64, s + (uint64_t)i);
 			}
 		}
+		wd_enter(a->wd, "iobuf_ring_publish");
 		rc = iobuf_ring_publish(run->ring, s, n);
+		wd_leave(a->wd, rc);
 		if (rc != 0) {
 			fail(run, "publish: %d", rc);
 			break;
 		}
 		next = s + (uint64_t)n;
+		wd_seq(a->wd, next, s);
 		/* Lossy: let the readers catch up now and then, so they both receive and miss. */
 		if (sc->mode == IOBUF_RING_LOSSY && rand_r(&seed) % 64 == 0) {
 			if (rand_r(&seed) % 4 == 0)
@@ -233,9 +245,15 @@ static void *reader_main(void *arg)
 
 	if (!th_pin(a->cpu))
 		pin_failures++;
+	atomic_store(&a->wd->reader, id);
 	while (!reader_finished(run, expected)) {
 		uint64_t upto;
-		int rc = iobuf_ring_wait(run->ring, id, &first, &missed, 20 * MS);
+		int rc;
+
+		wd_enter(a->wd, "iobuf_ring_wait");
+		rc = iobuf_ring_wait(run->ring, id, &first, &missed, 20 * MS);
+		wd_leave(a->wd, rc);
+		wd_seq(a->wd, expected, rc > 0 || rc == -EOVERFLOW ? first : expected);
 
 		if (rc == -ETIMEDOUT) {
 			if (give_up(run))
@@ -276,7 +294,11 @@ static void *reader_main(void *arg)
 					}
 				}
 			} else {
-				int r2 = iobuf_ring_read(run->ring, id, s, buf);
+				int r2;
+
+				wd_enter(a->wd, "iobuf_ring_read");
+				r2 = iobuf_ring_read(run->ring, id, s, buf);
+				wd_leave(a->wd, r2);
 
 				if (r2 == -EOVERFLOW)
 					break; /* overwritten under us: release up to s, the next poll counts it */
@@ -295,12 +317,15 @@ static void *reader_main(void *arg)
 			st->received++;
 			upto = s + 1;
 		}
+		wd_enter(a->wd, "iobuf_ring_release");
 		rc = iobuf_ring_release(run->ring, id, upto);
+		wd_leave(a->wd, rc);
 		if (rc != 0) {
 			fail(run, "reader %d: release %" PRIu64 ": %d", me, upto, rc);
 			break;
 		}
 		expected = upto;
+		wd_seq(a->wd, expected, first);
 		/* Lossy readers dawdle now and then, to be lapped. */
 		if (sc->mode == IOBUF_RING_LOSSY && rand_r(&seed) % 16 == 0)
 			for (int k = rand_r(&seed) % 5000; k > 0; k--)
@@ -321,20 +346,26 @@ static void *churn_main(void *arg)
 	if (!th_pin(a->cpu))
 		pin_failures++;
 	while (!atomic_load(&run->writer_done) && !atomic_load(&run->failed)) {
-		int dep = run->rid[0], dependent = rand_r(&seed) % 2;
-		int id = iobuf_ring_reader_add(run->ring, dependent ? &dep : NULL, dependent);
+		int dep = run->rid[0], dependent = rand_r(&seed) % 2, id;
 		uint64_t first, expected = 0, want = 1 + (uint64_t)(rand_r(&seed) % (3 * sc->cap));
 		uint64_t got = 0;
 		bool started = false;
 		int rc;
 
+		wd_enter(a->wd, "iobuf_ring_reader_add");
+		id = iobuf_ring_reader_add(run->ring, dependent ? &dep : NULL, dependent);
+		wd_leave(a->wd, id);
+		atomic_store(&a->wd->reader, id);
 		if (id < 0) {
 			fail(run, "churn: reader_add: %d", id);
 			break;
 		}
 		atomic_fetch_add(&run->joins, 1);
 		while (got < want && !atomic_load(&run->writer_done) && !give_up(run)) {
+			wd_enter(a->wd, "iobuf_ring_wait");
 			rc = iobuf_ring_wait(run->ring, id, &first, NULL, 5 * MS);
+			wd_leave(a->wd, rc);
+			wd_seq(a->wd, expected, rc > 0 ? first : expected);
 			if (rc == -ETIMEDOUT)
 				continue;
 			if (rc <= 0 || (started && first != expected)) {
@@ -354,12 +385,18 @@ static void *churn_main(void *arg)
 					goto bad;
 			expected = first + (uint64_t)rc;
 			got += (uint64_t)rc;
-			if (iobuf_ring_release(run->ring, id, expected) != 0) {
+			wd_enter(a->wd, "iobuf_ring_release");
+			rc = iobuf_ring_release(run->ring, id, expected);
+			wd_leave(a->wd, rc);
+			if (rc != 0) {
 				fail(run, "churn: release");
 				goto out;
 			}
 		}
+		wd_enter(a->wd, "iobuf_ring_reader_remove");
 		rc = iobuf_ring_reader_remove(run->ring, id);
+		wd_leave(a->wd, rc);
+		atomic_store(&a->wd->reader, -1);
 		if (rc != 0) {
 			fail(run, "churn: remove %d", rc);
 			break;
@@ -373,7 +410,7 @@ out:
 	return NULL;
 }
 
-static bool run_case(int num, const struct scase *sc, double seconds)
+static bool run_case(int num, const struct scase *sc, double seconds, double watchdog)
 {
 	struct iobuf_ring_config cfg = {
 	    .capacity = sc->cap,
@@ -385,6 +422,7 @@ static bool run_case(int num, const struct scase *sc, double seconds)
 	};
 	struct run run;
 	struct rarg args[1 + MAXR + 2];
+	void *(*fn[1 + MAXR + 2])(void *);
 	pthread_t th[1 + MAXR + 2];
 	int nth = 0, err;
 	bool ok;
@@ -416,21 +454,30 @@ static bool run_case(int num, const struct scase *sc, double seconds)
 	}
 	t0 = (int64_t)th_now_ns();
 	run.t_end = t0 + (int64_t)(seconds * 1e9);
-	run.t_abort = run.t_end + 30000 * MS;
-	/* The writer on the first CPU, readers round-robin from the second. */
-	args[nth] = (struct rarg){.run = &run, .idx = -1, .cpu = 0, .seed = 1};
-	pthread_create(&th[nth], NULL, writer_main, &args[nth]);
-	nth++;
-	for (int i = 0; i < sc->nreaders; i++, nth++) {
-		args[nth] = (struct rarg){.run = &run, .idx = i, .cpu = 1 + i, .seed = 100u + (unsigned)i};
-		pthread_create(&th[nth], NULL, reader_main, &args[nth]);
+	wd_init(&run.wd, run.ring, num, sc->name, (uint64_t)run.t_end, (uint64_t)run.t_end + (uint64_t)(watchdog * 1e9),
+		wd_fire, &run);
+	/* The writer on the first CPU, readers round-robin from the second; every record before the watchdog starts. */
+	args[nth] = (struct rarg){.run = &run, .idx = -1, .cpu = 0, .seed = 1, .wd = wd_add(&run.wd, "writer", 0)};
+	fn[nth++] = writer_main;
+	for (int i = 0; i < sc->nreaders; i++) {
+		args[nth] = (struct rarg){.run = &run,
+					  .idx = i,
+					  .cpu = 1 + i,
+					  .seed = 100u + (unsigned)i,
+					  .wd = wd_add(&run.wd, "reader", i)};
+		fn[nth++] = reader_main;
 	}
-	for (int i = 0; i < sc->churn; i++, nth++) {
-		args[nth] = (struct rarg){.run = &run, .idx = -1, .cpu = i, .seed = 200u + (unsigned)i};
-		pthread_create(&th[nth], NULL, churn_main, &args[nth]);
+	for (int i = 0; i < sc->churn; i++) {
+		args[nth] = (struct rarg){
+		    .run = &run, .idx = -1, .cpu = i, .seed = 200u + (unsigned)i, .wd = wd_add(&run.wd, "churn", i)};
+		fn[nth++] = churn_main;
 	}
+	wd_start(&run.wd);
+	for (int i = 0; i < nth; i++)
+		pthread_create(&th[i], NULL, fn[i], &args[i]);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	wd_stop(&run.wd);
 
 	ok = !atomic_load(&run.failed);
 	for (int i = 0; ok && i < sc->nreaders; i++) {
@@ -479,7 +526,7 @@ static bool run_case(int num, const struct scase *sc, double seconds)
 
 int main(int argc, char **argv)
 {
-	double seconds = 0.18;
+	double seconds = 0.18, watchdog = 30;
 	int failed = 0;
 
 	for (int i = 1; i < argc; i++) {
@@ -487,8 +534,10 @@ int main(int argc, char **argv)
 			seconds = 30;
 		} else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
 			seconds = atof(argv[++i]);
+		} else if (strcmp(argv[i], "--watchdog") == 0 && i + 1 < argc) {
+			watchdog = atof(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--long | --seconds S]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--long | --seconds S] [--watchdog S]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -496,7 +545,7 @@ int main(int argc, char **argv)
 	printf("1..%d\n", NCASES);
 	printf("# %d CPUs allowed, %.2f s per case\n", th_ncpus(), seconds);
 	for (int i = 0; i < NCASES; i++)
-		failed += !run_case(i + 1, &cases[i], seconds);
+		failed += !run_case(i + 1, &cases[i], seconds, watchdog);
 	if (atomic_load(&pin_failures))
 		printf("# pinning refused %d times: threads ran unpinned\n", atomic_load(&pin_failures));
 	return failed ? 1 : 0;

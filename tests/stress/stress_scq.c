@@ -17,7 +17,7 @@
  * race on the payload if the queue's ordering is missing.
  *
  * "no-empty" runs keep k*T < capacity (T workers holding at most k), so
- * the queue is never empty and a dequeue must never say -EAGAIN.  "wrap"
+ * the queue is never empty and a dequeue must never say -ENOBUFS.  "wrap"
  * runs start the tickets just below 2^64 or 2^63 and check they passed it.
  * Every run ends quiescent: count() == capacity and a drain yields exactly
  * capacity distinct indices.
@@ -51,7 +51,7 @@ struct run {
 	uint32_t cap;
 	int threads;
 	int hold;         /* a worker holds at most this many */
-	bool no_empty;    /* -EAGAIN is a failure */
+	bool no_empty;    /* -ENOBUFS is a failure */
 	uint64_t start;   /* first ticket */
 	bool wrap;        /* head must pass wrap_at (start is just below it) */
 	uint64_t wrap_at;
@@ -206,10 +206,10 @@ static bool iterate(struct worker *w, struct tally *ty)
 			int v = iobuf_scq_dequeue(sh->q);
 
 			ty->ops++;
-			if (v == -EAGAIN) {
+			if (v == -ENOBUFS) {
 				ty->empties++;
 				if (run->no_empty) {
-					fail(sh, "worker %u: -EAGAIN from a queue never empty (holding %d of %d)", w->id, nheld,
+					fail(sh, "worker %u: -ENOBUFS from a queue never empty (holding %d of %d)", w->id, nheld,
 					     run->hold);
 					return false;
 				}

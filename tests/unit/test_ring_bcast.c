@@ -22,8 +22,8 @@
 
 #include <cmocka.h>
 
-#include <iobuf/ring.h>
-#include <iobuf/tiers.h>
+/* Alone: it brings the ring's and the sets' declarations (iobuf_ring_create_bcast(3)). */
+#include <iobuf/ring_bcast.h>
 
 /* ---- fault injection: the ring's allocations (-Wl,--wrap); pools use posix_memalign ---- */
 

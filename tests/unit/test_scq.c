@@ -213,7 +213,7 @@ static void test_create_destroy(void **state)
 	q = iobuf_scq_create(3, false, NULL);
 	assert_non_null(q);
 	assert_int_equal(iobuf_scq_count(q), 0);
-	assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+	assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 	iobuf_scq_destroy(q);
 	iobuf_scq_destroy(NULL);
 }
@@ -270,7 +270,7 @@ static void test_remap(void **state)
 	}
 }
 
-/* A full start yields exactly 0 .. cap-1 in order, then -EAGAIN. */
+/* A full start yields exactly 0 .. cap-1 in order, then -ENOBUFS. */
 static void check_full_start(uint32_t cap, uint64_t start)
 {
 	struct iobuf_scq *q = mk(cap, true, start);
@@ -282,7 +282,7 @@ static void check_full_start(uint32_t cap, uint64_t start)
 		assert_int_equal(iobuf_scq_count(q), cap - i - 1);
 	}
 	for (int i = 0; i < 5; i++)
-		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 	assert_int_equal(iobuf_scq_count(q), 0);
 	rm(q);
 }
@@ -303,17 +303,17 @@ static void test_empty_start(void **state)
 		uint64_t head;
 
 		assert_int_equal(iobuf_scq_count(q), 0);
-		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 		/* Known empty: no ticket taken, no write. */
 		head = q->head;
 		for (int i = 0; i < 100; i++)
-			assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+			assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 		assert_int_equal(q->head, head);
 		assert_int_equal(iobuf_scq_enqueue(q, cap - 1), 0);
 		assert_int_equal((int64_t)q->threshold, (int64_t)q->thr_full);
 		assert_int_equal(iobuf_scq_count(q), 1);
 		assert_int_equal(iobuf_scq_dequeue(q), (int)(cap - 1));
-		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 		rm(q);
 	}
 }
@@ -337,7 +337,7 @@ static void test_overtake_catchup(void **state)
 			if (k > cap)
 				k = cap;
 			/* Empty: threshold >= 0, so this takes a ticket and catches tail up. */
-			assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+			assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 			assert_true(iobuf__scq_diff(q->tail, q->head) >= 0);
 			for (uint32_t i = 0; i < k; i++)
 				assert_int_equal(iobuf_scq_enqueue(q, (uint32_t)(round + i) % cap), 0);
@@ -363,7 +363,7 @@ static void test_enqueue_einval(void **state)
 		assert_int_equal(iobuf_scq_enqueue(q, (uint32_t)q->slot_mask), -EINVAL); /* BOT */
 		assert_int_equal(q->tail, tail);
 		assert_int_equal(iobuf_scq_count(q), 0);
-		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 		rm(q);
 	}
 }
@@ -398,14 +398,14 @@ static void test_burst_bulk(void **state)
 	in[3] = 10;
 	assert_int_equal(iobuf_scq_enqueue_bulk(q, in, 5), -EINVAL);
 	assert_int_equal(iobuf_scq_count(q), 0);
-	assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+	assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 	in[3] = 6;
 	assert_int_equal(iobuf_scq_enqueue_bulk(q, in, 5), 0);
 	assert_int_equal(iobuf_scq_count(q), 5);
 	assert_int_equal(iobuf_scq_dequeue_burst(q, out, 16), 5);
 	for (uint32_t i = 0; i < 5; i++)
 		assert_int_equal(out[i], in[i]);
-	assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+	assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 	rm(q);
 }
 
@@ -441,7 +441,7 @@ static void rounds(struct iobuf_scq *q, uint32_t cap, uint32_t nrounds)
 			for (uint32_t i = 0; i < m; i++)
 				assert_int_equal(iobuf_scq_dequeue(q), (int)perm[i]);
 		}
-		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 		assert_int_equal(iobuf_scq_count(q), 0);
 	}
 	free(perm);
@@ -510,7 +510,7 @@ static void random_ops(uint32_t cap, uint64_t start, bool full, uint32_t nops)
 				int v = iobuf_scq_dequeue(q);
 
 				if (m.len == 0)
-					assert_int_equal(v, -EAGAIN);
+					assert_int_equal(v, -ENOBUFS);
 				else
 					assert_int_equal(v, (int)model_pop(&m));
 			}
@@ -520,7 +520,7 @@ static void random_ops(uint32_t cap, uint64_t start, bool full, uint32_t nops)
 	}
 	while (m.len > 0)
 		assert_int_equal(iobuf_scq_dequeue(q), (int)model_pop(&m));
-	assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+	assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 	model_fini(&m);
 	rm(q);
 }
@@ -562,10 +562,10 @@ static void wrap_at(uint64_t wrap)
 			/* Empty start right at the wrap: overtaking and catch-up across it. */
 			q = mk(cap, false, start);
 			for (int i = 0; i < 3; i++) {
-				assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+				assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 				assert_int_equal(iobuf_scq_enqueue(q, (uint32_t)i % cap), 0);
 				assert_int_equal(iobuf_scq_dequeue(q), i % (int)cap);
-				assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+				assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 			}
 			rm(q);
 		}
@@ -812,7 +812,7 @@ static void check_leaf(struct world *w, const struct scenario *sc, uint64_t star
 		w->expect[v] = 0;
 		in--;
 	}
-	if (v != -EAGAIN || in != 0)
+	if (v != -ENOBUFS || in != 0)
 		fail_schedule(w, "drain: an index was lost", start);
 	if (iobuf_scq_count(q) != 0)
 		fail_schedule(w, "count not 0 after a drain", start);
@@ -825,7 +825,7 @@ static void check_leaf(struct world *w, const struct scenario *sc, uint64_t star
 	for (uint32_t i = 0; i < sc->cap; i++)
 		if (iobuf_scq_dequeue(q) != (int)i)
 			fail_schedule(w, "refill: out of order or lost", start);
-	if (iobuf_scq_dequeue(q) != -EAGAIN)
+	if (iobuf_scq_dequeue(q) != -ENOBUFS)
 		fail_schedule(w, "refill: not empty at the end", start);
 }
 
@@ -990,7 +990,7 @@ static void test_lapped_dequeuer(void **state)
 				assert_int_equal(iobuf_scq_enqueue(q, i), 0);
 			for (uint32_t i = 0; i < cap; i++)
 				assert_int_equal(iobuf_scq_dequeue(q), (int)i);
-			assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+			assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 			rm(q);
 		}
 	}
@@ -1048,7 +1048,7 @@ static void test_unsafe_entry(void **state)
 		/* Everything still works, and 0 is in the queue exactly once. */
 		assert_int_equal(iobuf_scq_enqueue(q, 0), 0);
 		assert_int_equal(iobuf_scq_dequeue(q), 0);
-		assert_int_equal(iobuf_scq_dequeue(q), -EAGAIN);
+		assert_int_equal(iobuf_scq_dequeue(q), -ENOBUFS);
 		rm(q);
 	}
 }
