@@ -18,6 +18,9 @@
 #     page whose SYNOPSIS defines it with the header's fields, in order, and
 #     whose DESCRIPTION names every field; iobuf(7) refers to that page, and
 #     so does the SEE ALSO of every other page whose SYNOPSIS names it;
+#   - every IOBUF_* constant a page names is defined by a header (a #define
+#     or an enumerator; IOBUF__* is internal), and every enumerator of a
+#     public enum is named by some page;
 #   - every page is in dist_man_MANS of Makefile.am, so that it is installed;
 #   - man-db's lexgrog reads each page's NAME as "name - what it does", as
 #     mandb does to build the whatis index of man -k (skipped without man-db);
@@ -306,6 +309,52 @@ for page in "$man"/*.3; do
 	fi
 done
 [ "$unreferred" -eq 0 ] && ok "every page that names a documented struct refers to its page"
+
+# ---- the IOBUF_* constants: the pages name only real ones, and every enumerator --
+# Defined: the #define names and the enumerators of the headers (version.h.in too).
+for h in "$inc"/iobuf/*.h "$inc"/iobuf/*.h.in "$inc"/iobuf.h; do
+	[ -f "$h" ] || continue
+	sed -n 's/^#[ \t]*define[ \t]\{1,\}\(IOBUF_[A-Z0-9_]*\).*/\1/p' "$h"
+	# An enum's body, comments out, split at commas: each piece starts with its enumerator.
+	awk '
+	/^[ \t]*enum[ \t]+iobuf_[a-z0-9_]+[ \t]*\{/ { on = 1; body = "" }
+	on { body = body " " $0 }
+	on && /\}/ {
+		on = 0
+		sub(/^[^{]*\{/, "", body)
+		sub(/\}.*/, "", body)
+		while ((b = index(body, "/*")) > 0) {
+			e = index(substr(body, b + 2), "*/")
+			body = substr(body, 1, b - 1) " " (e ? substr(body, b + 2 + e + 1) : "")
+		}
+		n = split(body, piece, ",")
+		for (i = 1; i <= n; i++)
+			if (match(piece[i], /^[ \t]*IOBUF_[A-Z0-9_]+/)) {
+				name = substr(piece[i], RSTART, RLENGTH)
+				gsub(/[ \t]/, "", name)
+				print "enum:" name
+			}
+	}' "$h"
+done | sort -u >"$tmp/constants"
+sed 's/^enum://' "$tmp/constants" | sort -u >"$tmp/defined"
+grep '^enum:' "$tmp/constants" | sed 's/^enum://' | grep -v '^IOBUF__' | sort -u >"$tmp/enumerators"
+for page in "$man"/*.3 "$man"/*.7; do
+	[ -f "$page" ] || continue
+	sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' "$page" | grep -oE '\bIOBUF_[A-Z0-9_]*[A-Z0-9]\b' | sort -u |
+		sed "s|\$| $(basename "$page")|"
+done >"$tmp/named-constants"
+unknown=$(awk 'NR == FNR { ok[$1] = 1; next } !($1 in ok) { printf " %s (%s)", $1, $2 }' "$tmp/defined" "$tmp/named-constants")
+if [ -z "$unknown" ]; then
+	ok "every IOBUF_* constant the pages name is defined by a header"
+else
+	not_ok "the pages name constants no header defines:$unknown"
+fi
+undocumented=$(cut -d' ' -f1 "$tmp/named-constants" | sort -u | comm -23 "$tmp/enumerators" - | tr '\n' ' ')
+if [ -z "$undocumented" ]; then
+	ok "every enumerator of a public enum ($(wc -l <"$tmp/enumerators" | tr -d ' ')) is named by a page"
+else
+	not_ok "enumerators no page names: $undocumented(describe each in the page of its struct or function)"
+fi
 
 # ---- every page is installed --------------------------------------------------
 if [ -f "$top/Makefile.am" ]; then
