@@ -19,6 +19,8 @@
 #    iobuf.pc in reach; the exported symbols against src/libiobuf.map
 #    (tests/exports_check.sh); man pages there, and man -k finding them  (needs 6)
 # 8. the benchmark smoke run (make bench-quick)                   (needs 1)
+# 9. the ABI against the previous release (make abi-check,
+#    tests/abi_check.sh)                                          (needs 1)
 #
 # The builds are out of tree, in $IOBUF_CI_DIR (default _ci/).  A source
 # tree that is configured in place (./configure && make, as the README's
@@ -279,6 +281,16 @@ bench_smoke() {
 	return "${PIPESTATUS[0]}"
 }
 
+abi_check() {
+	local dir=${1:-$out/gcc}
+	[ -f "$dir/Makefile" ] && grep -q '^abi-check:' "$dir/Makefile" || { echo "no abi-check target in $dir/Makefile"; return 1; }
+	make -C "$dir" abi-check >"$dir/abi-check.out" 2>&1
+	local rc=$?
+	grep -E '^(ok|not ok|# )' "$dir/abi-check.out" | head -40
+	grep -q '^ok ' "$dir/abi-check.out" || { echo "make abi-check checked nothing"; return 1; }
+	return $rc
+}
+
 main() {
 	local mode=${1:-all}
 
@@ -304,6 +316,7 @@ main() {
 		step 6 "make distcheck" --needs 1 distcheck
 		step 7 "tarball: configure, make, install; pkg-config C, C++ and static; exports; man -k" --needs 6 install_check
 		step 8 "bench smoke (make bench-quick)" --needs 1 bench_smoke
+		step 9 "ABI against the previous release (make abi-check)" --needs 1 abi_check
 	fi
 
 	echo

@@ -127,6 +127,8 @@ expect 1 'no .*/Makefile: nothing to run' "the bench smoke step fails without a 
 	in_run_all "bench_smoke '$tmp/empty'"
 expect 1 'no bench-quick target' "the bench smoke step fails without a bench-quick target" -- \
 	in_run_all "bench_smoke '$tmp/nobench'"
+expect 1 'no abi-check target' "the ABI step fails without an abi-check target" -- \
+	in_run_all "abi_check '$tmp/nobench'"
 expect 0 '^==== 2\. second: skipped: needs step 1 which failed$' \
 	"a step whose prerequisite failed is skipped and says so" -- \
 	in_run_all 'step 1 first false; step 2 second --needs 1 true; echo "counted: $passed passed, $failed failed"'
