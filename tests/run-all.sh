@@ -165,7 +165,8 @@ distcheck() {
 		tail -40 "$out/gcc/distcheck.out"
 		return 1
 	}
-	grep -E 'archives ready|\.tar\.gz' "$out/gcc/distcheck.out" | head -3
+	grep -m3 -E 'archives ready|\.tar\.gz' "$out/gcc/distcheck.out"
+	return 0
 }
 
 # The user's path, from the release tarball that distcheck made:
@@ -245,7 +246,7 @@ PROG
 	echo "static link with pkg-config --static: $static; it runs"
 
 	# The man pages are installed, and man -k finds them by their NAME lines.
-	local mandir=$dest$prefix/share/man pages db=$out/mandb found
+	local mandir=$dest$prefix/share/man pages db=$out/mandb
 	pages=$(ls "$mandir"/man3/iobuf_*.3 2>/dev/null | wc -l)
 	[ -f "$mandir/man7/iobuf.7" ] && [ "$pages" -gt 0 ] || { echo "man pages not installed"; return 1; }
 	echo "man pages installed: iobuf(7) and $pages in section 3"
@@ -253,10 +254,11 @@ PROG
 	rm -rf "$db" && mkdir -p "$db/cache" || return 1
 	printf 'MANDATORY_MANPATH %s\nMANDB_MAP %s %s\n' "$mandir" "$mandir" "$db/cache" >"$db/man_db.conf"
 	mandb -C "$db/man_db.conf" -q "$mandir" >"$db/mandb.out" 2>&1 || { cat "$db/mandb.out"; return 1; }
-	found=$(man -C "$db/man_db.conf" -M "$mandir" -k iobuf 2>&1)
-	echo "$found" | grep -q '^iobuf_get (3) *- ' && echo "$found" | grep -q '^iobuf (7) *- ' || {
+	# Into a file: under pipefail, "echo | grep -q" fails when grep exits before echo has written all.
+	man -C "$db/man_db.conf" -M "$mandir" -k iobuf >"$db/found" 2>&1
+	grep -q '^iobuf_get (3) *- ' "$db/found" && grep -q '^iobuf (7) *- ' "$db/found" || {
 		echo "man -k iobuf does not find iobuf_get(3) and iobuf(7):"
-		echo "$found" | head -10
+		head -10 "$db/found"
 		return 1
 	}
 	local page name sec unfound=
@@ -264,10 +266,10 @@ PROG
 		name=$(basename "$page")
 		sec=${name##*.}
 		name=${name%.*}
-		echo "$found" | grep -q "^$name ($sec) " || unfound="$unfound $name($sec)"
+		grep -q "^$name ($sec) " "$db/found" || unfound="$unfound $name($sec)"
 	done
 	[ -z "$unfound" ] || { echo "man -k iobuf does not find:$unfound"; return 1; }
-	echo "man -k iobuf finds all $((pages + 1)) pages: $(echo "$found" | grep '^iobuf_get (3)')"
+	echo "man -k iobuf finds all $((pages + 1)) pages: $(grep '^iobuf_get (3)' "$db/found")"
 
 	# Exactly the symbols src/libiobuf.map names are exported.
 	sh "$srcd/tests/exports_check.sh" "$dest$prefix/lib/libiobuf.so" "$srcd/src/libiobuf.map"
