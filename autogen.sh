@@ -3,17 +3,34 @@
 # Bootstrap the build system from a git checkout.
 #
 #   ./autogen.sh                  run autoreconf
-#   ./autogen.sh --install-deps   first install the Debian build dependencies (as root, apt-get)
+#   ./autogen.sh --install-deps   first install the Debian packages that the build and
+#                                 tests/run-all.sh need (as root, apt-get), then autoreconf
 #   ./autogen.sh --print-deps     print the apt-get line and exit
+#   ./autogen.sh --list-deps      print the packages, one a line, and exit (.ci/run installs these)
 set -eu
 
-# The library needs ck; the tests cmocka, clang, valgrind, socat (the echo test) and groff
-# (the man-page lint); liburcu the reserve layer.
-DEPS="build-essential autoconf automake libtool pkg-config libck-dev liburcu-dev libcmocka-dev clang libclang-rt-dev valgrind socat groff-base"
+# The one list of Debian packages, for ./autogen.sh --install-deps and .ci/run alike:
+# everything the build, make check and every step of tests/run-all.sh use.
+#   build:       compilers, autotools, pkg-config; Concurrency Kit (the atomics), liburcu
+#                (the reserve layer, the urcu benchmark peer), liburing (io_uring, optional)
+#   tests:       cmocka; clang with its sanitizer runtimes (libclang-rt-dev is only a
+#                "recommends" of clang); valgrind; socat (the echo test); groff (the man-page
+#                lint); man-db (the whatis index that man -k reads); git (run-all.sh copies
+#                the tracked files of a tree configured in place); abigail-tools (ABI checks)
+#   benchmarks:  the peers of make bench and its plots
+DEPS="build-essential autoconf automake libtool pkg-config git
+libck-dev liburcu-dev liburing-dev
+libcmocka-dev clang libclang-rt-dev valgrind socat groff-base man-db abigail-tools
+libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev libdpdk-dev gnuplot-nox"
+DEPS=$(echo $DEPS)
 
 case "${1:-}" in
 --print-deps)
-	echo "apt-get install -y $DEPS"
+	echo "apt-get install -y --no-install-recommends $DEPS"
+	exit 0
+	;;
+--list-deps)
+	for p in $DEPS; do echo "$p"; done
 	exit 0
 	;;
 --install-deps)
@@ -27,12 +44,13 @@ case "${1:-}" in
 	else
 		SUDO=
 	fi
-	$SUDO apt-get update
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $DEPS
+	# No standard input (CI): apt-get must not ask.
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update </dev/null
+	$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $DEPS </dev/null
 	;;
 "") ;;
 *)
-	echo "usage: $0 [--install-deps | --print-deps]" >&2
+	echo "usage: $0 [--install-deps | --print-deps | --list-deps]" >&2
 	exit 2
 	;;
 esac

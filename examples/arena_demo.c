@@ -21,12 +21,12 @@ int main(void)
 	};
 	struct iobuf_arena a;
 	struct iovec iov[NBLOCKS], *cur = iov;
-	int cnt = NBLOCKS, rc;
+	int cnt = NBLOCKS, rc, stop;
 	ssize_t n;
 
 	rc = iobuf_arena_init(&a, NBLOCKS * BLOCK, 0, IOBUF_ARENA_HUGE | IOBUF_ARENA_PREFAULT);
 	if (rc < 0) {
-		fprintf(stderr, "arena: %s\n", strerror(-rc));
+		fprintf(stderr, "arena: %s\n", iobuf_strerror(rc));
 		return 1;
 	}
 	fprintf(stderr, "arena: %zu bytes at %p, huge pages: %s, granule %zu\n", a.size, a.base,
@@ -42,9 +42,9 @@ int main(void)
 		iov[w].iov_base = blk;
 		iov[w].iov_len = len;
 	}
-	n = iobuf_writev_full(STDOUT_FILENO, &cur, &cnt);
-	if (n < 0) {
-		fprintf(stderr, "writev: %s\n", strerror((int)-n));
+	n = iobuf_writev_full(STDOUT_FILENO, &cur, &cnt, &stop);
+	if (stop != 0) {
+		fprintf(stderr, "writev: %s\n", iobuf_strerror(stop));
 		iobuf_arena_fini(&a);
 		return 1;
 	}

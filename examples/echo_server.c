@@ -300,7 +300,7 @@ static int conn_flush(struct worker *w, struct conn *c)
 
 	if (cnt == 0)
 		return 0;
-	n = iobuf_writev_full(c->fd, &cur, &cnt);
+	n = iobuf_writev_full(c->fd, &cur, &cnt, NULL);
 	/* cur is at the first byte not written; a partly written buffer was trimmed in place. */
 	done = (int)(cur - c->iov);
 	for (int i = c->head; i < done; i++)

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* iov.c - iovec arithmetic and readv/writev loops. */
+/* iov.c - iovec arithmetic and the readv/writev/sendmsg loops. */
 #include "config.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -85,14 +86,42 @@ int iobuf_iov_max(void)
 	return m > INT_MAX ? INT_MAX : (int)m;
 }
 
-/* The shared loop of iobuf_readv_full() and iobuf_writev_full(). */
-static ssize_t iov_loop(int fd, struct iovec **iovp, int *iovcntp, bool is_write)
+enum iov_op { IOV_READ, IOV_WRITE, IOV_SEND };
+
+static ssize_t iov_call(int fd, struct iovec *iov, int cnt, enum iov_op op)
+{
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+
+	switch (op) {
+	case IOV_READ:
+		return readv(fd, iov, cnt);
+	case IOV_WRITE:
+		return writev(fd, iov, cnt);
+	default:
+		/* MSG_NOSIGNAL: a peer that is gone is -EPIPE, never SIGPIPE. */
+		return sendmsg(fd, &msg, MSG_NOSIGNAL);
+	}
+}
+
+static ssize_t iov_stop(int *stop, int why, ssize_t done)
+{
+	if (stop)
+		*stop = why;
+	return done > 0 ? done : why;
+}
+
+/*
+ * The one loop of iobuf_readv_full(), iobuf_writev_full() and
+ * iobuf_sendv_full(): chunks of at most IOV_MAX segments, EINTR retried,
+ * the array advanced past every byte moved.  *@stop says why it returned.
+ */
+static ssize_t iov_loop(int fd, struct iovec **iovp, int *iovcntp, int *stop, enum iov_op op)
 {
 	ssize_t done = 0;
 	int max;
 
 	if (!iovp || !iovcntp || *iovcntp < 0 || (!*iovp && *iovcntp > 0))
-		return -EINVAL;
+		return iov_stop(stop, -EINVAL, 0);
 	max = iobuf_iov_max();
 	while (*iovcntp > 0) {
 		int cnt = *iovcntp < max ? *iovcntp : max;
@@ -105,29 +134,38 @@ static ssize_t iov_loop(int fd, struct iovec **iovp, int *iovcntp, bool is_write
 			*iovcntp -= cnt;
 			continue;
 		}
-		r = is_write ? writev(fd, *iovp, cnt) : readv(fd, *iovp, cnt);
+		r = iov_call(fd, *iovp, cnt, op);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return done > 0 ? done : -errno;
+			return iov_stop(stop, -errno, done);
 		}
-		if (r == 0)
-			break; /* end of file on read; a write that moved nothing */
+		if (r == 0) {
+			/* End of file on a read: not an error.  A write that took no byte cannot go on. */
+			return iov_stop(stop, op == IOV_READ ? 0 : -EIO, done);
+		}
 		/* r <= want by the syscall's contract, so advance cannot fail. */
 		(void)iobuf_iov_advance(iovp, iovcntp, (size_t)r);
 		done += r;
 	}
+	if (stop)
+		*stop = 0;
 	return done;
 }
 
-ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt)
+ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt, int *stop)
 {
-	return iov_loop(fd, iov, iovcnt, true);
+	return iov_loop(fd, iov, iovcnt, stop, IOV_WRITE);
 }
 
-ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt)
+ssize_t iobuf_sendv_full(int fd, struct iovec **iov, int *iovcnt, int *stop)
 {
-	return iov_loop(fd, iov, iovcnt, false);
+	return iov_loop(fd, iov, iovcnt, stop, IOV_SEND);
+}
+
+ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt, int *stop)
+{
+	return iov_loop(fd, iov, iovcnt, stop, IOV_READ);
 }
 
 int iobuf_iov_from_handles(const struct iobuf_set *set, const iobuf_handle_t *hs, const size_t *lens, int n,

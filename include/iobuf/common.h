@@ -47,6 +47,26 @@ IOBUF_BEGIN_DECLS
  */
 IOBUF_API unsigned iobuf_version(void);
 
+/*
+ * iobuf_strerror - what the return value @rc of an iobuf function means.
+ *
+ * The errno values to which iobuf gives a meaning of its own read in the
+ * library's terms: 0 "success", -EALREADY "buffer already put (double
+ * put)", -ESTALE, -ENOBUFS, -ETIMEDOUT, -EMSGSIZE, -EDQUOT, -EINVAL,
+ * -ENOMEM, -EAGAIN, -EBUSY, -EOVERFLOW (see iobuf_strerror(3)); any other
+ * as strerror(3) says it.  A positive @rc is read as an errno value, so
+ * EALREADY and -EALREADY give the same text.
+ *
+ * Returns a string, never NULL: a static one, or for a code iobuf does not
+ * name the C library's text in a buffer of the calling thread, valid until
+ * that thread calls iobuf_strerror() again.
+ *
+ * Any thread, concurrently with any call: no buffer is shared between
+ * threads.  Never blocks for the codes iobuf names; for the others as
+ * strerror_r(3).
+ */
+IOBUF_API const char *iobuf_strerror(int rc);
+
 IOBUF_END_DECLS
 
 #endif /* IOBUF_COMMON_H */

@@ -4,9 +4,9 @@
  *
  * Helpers that every vectored-I/O server writes, written once: the total of
  * an array, advancing it after a short transfer, merging adjacent segments,
- * and readv/writev loops that chunk at IOV_MAX, retry on EINTR and stop
- * with the progress made on EAGAIN so that a non-blocking caller resumes
- * where it left off.
+ * and readv/writev/sendmsg loops that chunk at IOV_MAX, retry on EINTR,
+ * and stop with the progress made and the reason (EAGAIN or an error) so
+ * that a non-blocking caller resumes where it left off.
  *
  * Synchronization: the functions touch only the arrays passed in; two
  * threads may use them at once on different arrays.
@@ -72,13 +72,35 @@ IOBUF_API int iobuf_iov_max(void);
  * a non-blocking one it also returns when writev reports EAGAIN, leaving
  * *@iov at the first unwritten byte so that the caller resumes there.
  *
- * Returns the bytes written by this call (>= 0; fewer than the total only
- * after EAGAIN), or a negative errno when the first writev fails: -EAGAIN,
- * -EPIPE, -EBADF, ...  An error after some bytes were written returns the
- * count; the next call reports the error.  -EINVAL for NULL pointers or a
- * negative *@iovcnt.  Blocking as @fd is.
+ * SIGPIPE: a writev(2) to a socket or pipe whose reader is gone raises
+ * SIGPIPE, whose default action kills the process inside this call.  A
+ * caller that writes to sockets either ignores SIGPIPE once at start
+ * (sigaction() with SIG_IGN; the write then fails with -EPIPE) or calls
+ * iobuf_sendv_full(), which cannot raise it.
+ *
+ * Returns the bytes written by this call (> 0, or 0 when *@iovcnt held no
+ * byte), or, when it stopped before writing any byte, the negative errno
+ * that stopped it: -EAGAIN, -EPIPE, -EBADF, ...  -EINVAL for NULL @iov or
+ * @iovcnt or a negative *@iovcnt.
+ *
+ * *@stop (when @stop is not NULL) says why it returned: 0 when everything
+ * was written (*@iovcnt is 0), -EAGAIN when the descriptor is full, the
+ * negative errno of the writev that failed (after some progress too, so
+ * that a short count needs no second call to tell EAGAIN from an error),
+ * or -EIO when writev accepted no byte.  Blocking as @fd is.
  */
-IOBUF_API ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt);
+IOBUF_API ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt, int *stop);
+
+/*
+ * iobuf_sendv_full - iobuf_writev_full() for sockets, without SIGPIPE.
+ *
+ * The same loop on sendmsg(2) with MSG_NOSIGNAL: a peer that is gone
+ * makes it return (or stop with) -EPIPE and never raises SIGPIPE, whatever
+ * the process's disposition of it.  @fd must be a socket (-ENOTSOCK).
+ *
+ * Returns and sets *@stop as iobuf_writev_full().  Blocking as @fd is.
+ */
+IOBUF_API ssize_t iobuf_sendv_full(int fd, struct iovec **iov, int *iovcnt, int *stop);
 
 /*
  * iobuf_readv_full - fill *@iov from @fd.
@@ -87,10 +109,13 @@ IOBUF_API ssize_t iobuf_writev_full(int fd, struct iovec **iov, int *iovcnt);
  * full, at end of file (a readv that returns 0), or at EAGAIN, with *@iov
  * advanced past the bytes read.
  *
- * Returns the bytes read (0 at end of file before any byte), or a negative
- * errno when the first readv fails.  -EINVAL as for iobuf_writev_full().
+ * Returns the bytes read (0 at end of file before any byte), or the
+ * negative errno that stopped it before any byte was read.  -EINVAL as
+ * for iobuf_writev_full().  *@stop (when not NULL) is 0 when every segment
+ * is full or at end of file (then *@iovcnt is not 0), -EAGAIN, or the
+ * negative errno of the readv that failed, after some progress too.
  */
-IOBUF_API ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt);
+IOBUF_API ssize_t iobuf_readv_full(int fd, struct iovec **iov, int *iovcnt, int *stop);
 
 /* The most buffers one iobuf_readv_pooled() call fills. */
 #define IOBUF_READV_POOLED_MAX 64

@@ -286,19 +286,21 @@ static void test_bulk_and_burst(void **state)
 	iobuf_pool_destroy(p);
 }
 
-struct later {
+/* A waiting get on its own thread; @done is set (release) once it returned. */
+struct waiter {
 	struct iobuf_pool *p;
+	int64_t timeout_ns;
 	iobuf_handle_t h;
-	int delay_ms;
+	int rc;
+	int done;
 };
 
-static void *put_later(void *arg)
+static void *wait_for_buffer(void *arg)
 {
-	struct later *l = arg;
-	struct timespec ts = {l->delay_ms / 1000, (long)(l->delay_ms % 1000) * 1000000L};
+	struct waiter *w = arg;
 
-	nanosleep(&ts, NULL);
-	assert_int_equal(iobuf_pool_put(l->p, l->h), 0);
+	w->rc = iobuf_pool_get_wait(w->p, &w->h, w->timeout_ns);
+	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -310,41 +312,105 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void nap(void)
+{
+	struct timespec ts = {0, 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static uint64_t waits_of(const struct iobuf_pool *p)
+{
+	struct iobuf_pool_stats st;
+
+	assert_int_equal(iobuf_pool_stats(p, &st), 0);
+	return st.waits;
+}
+
+/* The watchdog of every wait below: far above any delay of a loaded machine. */
+#define WATCHDOG_NS (60 * 1000000000ull)
+
+/*
+ * Until the waiter has counted its sleep (stats.waits moved past @before).
+ * From then on it dequeues again after registering as a sleeper, before
+ * each futex wait, so a put made now either is found by that dequeue or
+ * wakes the futex: no delay is assumed.
+ */
+static void until_asleep(const struct iobuf_pool *p, uint64_t before)
+{
+	uint64_t t0 = now_ns();
+
+	while (waits_of(p) == before) {
+		assert_true(now_ns() - t0 < WATCHDOG_NS);
+		nap();
+	}
+}
+
+/* Until the waiter has returned, or the watchdog fires: a put that does not wake it fails here. */
+static void until_returned(struct waiter *w, pthread_t t)
+{
+	uint64_t t0 = now_ns();
+
+	while (!__atomic_load_n(&w->done, __ATOMIC_ACQUIRE)) {
+		if (now_ns() - t0 >= WATCHDOG_NS)
+			fail_msg("the waiter was not woken by the put within %llu s", WATCHDOG_NS / 1000000000ull);
+		nap();
+	}
+	assert_int_equal(pthread_join(t, NULL), 0);
+}
+
 static void test_get_wait(void **state)
 {
 	struct iobuf_pool *p = make(64, 1);
 	iobuf_handle_t h, h2;
 	struct iobuf_pool_stats st;
-	struct later l;
+	struct waiter w;
 	pthread_t t;
-	uint64_t t0;
+	uint64_t t0, waits;
 
 	(void)state;
 	/* A free buffer: no wait. */
 	assert_int_equal(iobuf_pool_get_wait(p, &h, 1000000), 0);
 	/* Empty, no time: at once. */
 	assert_int_equal(iobuf_pool_get_wait(p, &h2, 0), -ETIMEDOUT);
-	/* Empty for longer than the timeout. */
+	/* Empty for longer than the timeout (nobody puts): -ETIMEDOUT, and not before the timeout. */
 	t0 = now_ns();
 	assert_int_equal(iobuf_pool_get_wait(p, &h2, 20 * 1000000), -ETIMEDOUT);
 	assert_true(now_ns() - t0 >= 20 * 1000000u);
-	/* A put from another thread wakes the sleeper. */
-	l = (struct later){p, h, 50};
-	assert_int_equal(pthread_create(&t, NULL, put_later, &l), 0);
-	t0 = now_ns();
-	assert_int_equal(iobuf_pool_get_wait(p, &h2, 5 * 1000000000LL), 0);
-	assert_true(now_ns() - t0 < 4000000000u);
-	pthread_join(t, NULL);
-	assert_int_equal(iobuf_handle_index(h2), iobuf_handle_index(h));
+
+	/*
+	 * A put from this thread wakes a sleeper.  Its timeout (twice the
+	 * watchdog) is never what returns it: a lost wake-up fails the watchdog.
+	 */
+	waits = waits_of(p);
+	w = (struct waiter){.p = p, .timeout_ns = 2 * (int64_t)WATCHDOG_NS};
+	assert_int_equal(pthread_create(&t, NULL, wait_for_buffer, &w), 0);
+	until_asleep(p, waits);
+	assert_false(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)); /* the pool is empty: it cannot have returned */
+	assert_int_equal(iobuf_pool_put(p, h), 0);
+	until_returned(&w, t);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(iobuf_handle_index(w.h), iobuf_handle_index(h));
+	assert_int_equal(waits_of(p), waits + 1);
+	h = w.h;
+
 	/* And without a limit. */
-	l = (struct later){p, h2, 20};
-	assert_int_equal(pthread_create(&t, NULL, put_later, &l), 0);
-	assert_int_equal(iobuf_pool_get_wait(p, &h, -1), 0);
-	pthread_join(t, NULL);
+	waits = waits_of(p);
+	w = (struct waiter){.p = p, .timeout_ns = -1};
+	assert_int_equal(pthread_create(&t, NULL, wait_for_buffer, &w), 0);
+	until_asleep(p, waits);
+	assert_false(__atomic_load_n(&w.done, __ATOMIC_ACQUIRE));
+	assert_int_equal(iobuf_pool_put(p, h), 0);
+	until_returned(&w, t);
+	assert_int_equal(w.rc, 0);
+	assert_int_equal(iobuf_handle_index(w.h), iobuf_handle_index(h));
+	assert_int_equal(waits_of(p), waits + 1);
+	h = w.h;
+
 	iobuf_pool_stats(p, &st);
 	assert_int_equal(st.wait_timeouts, 2);
-	assert_true(st.waits >= 1);
-	assert_int_equal(st.empty_gets, 4);
+	assert_int_equal(st.empty_gets, 4); /* the two timeouts and the two sleepers */
+	assert_true(st.waits >= 2);
 	assert_int_equal(iobuf_pool_put(p, h), 0);
 	/* Refused calls leave IOBUF_HANDLE_NONE where a handle would go. */
 	assert_int_equal(iobuf_pool_get_wait(NULL, &h, 0), -EINVAL);
