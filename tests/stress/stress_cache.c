@@ -246,9 +246,11 @@ static bool step(struct worker *w)
 	 * A deliberate second put, through the cache or not: refused, whoever
 	 * holds the buffer now.  An index handed out again since cannot be
 	 * told apart (that is what handles are for), so an index is put twice
-	 * only when the first put left it on top of this thread's own stack.
+	 * only when the first put left it on top of this thread's own stack:
+	 * a cached put that left the stack empty gave the index to the pool
+	 * (a get waits, or the tier is not cached), where another get may take it.
 	 */
-	if (op > 96 && ((iobuf_handle_generation(hs[0]) != 0) || cached)) {
+	if (op > 96 && ((iobuf_handle_generation(hs[0]) != 0) || (cached && iobuf_cache_count(w->cache, 0) > 0))) {
 		rc = put_one(w, hs[0], (r >> 50) & 1);
 		if (iobuf_handle_generation(hs[0]) != 0)
 			CHECK(rc == -EALREADY || rc == -ESTALE, "double put returned %d", rc);
