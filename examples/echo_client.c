@@ -108,6 +108,8 @@ static void hash_update(struct hash *s, const uint8_t *p, size_t n)
 			s->ncarry = 0;
 		}
 	}
+	if (s->ncarry > 0)
+		return; /* all of @p went into the carry */
 	for (; n >= 8; p += 8, n -= 8)
 		hash_word(s, p);
 	memcpy(s->carry, p, n);
