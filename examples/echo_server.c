@@ -23,6 +23,15 @@
  * lives in a table each worker allocates once at start (--conns slots), and
  * the bytes live in the pool.
  *
+ * Reading.  A connection is read until readv(2) says EAGAIN: under
+ * edge-triggered epoll a short read does not prove the socket empty (a
+ * read stops at TCP's urgent mark, with bytes behind it).  Sockets have
+ * SO_OOBINLINE: an urgent byte (MSG_OOB) stays in the stream and is echoed
+ * in place as an ordinary byte; the urgent mark itself is not reproduced.
+ * A connection reads at most --burst buffers per readv and 8 readv calls
+ * in a row; then the others of the batch have their turn and it resumes
+ * after them.
+ *
  * Backpressure: when the tier is empty (-ENOBUFS) the connection stops
  * reading and joins the worker's starved list; it is read again after the
  * worker has put buffers back (with several workers, also every
@@ -61,7 +70,8 @@
 
 #include <iobuf.h>
 
-#define QMAX 64 /* buffers queued for output per connection */
+#define QMAX 64          /* buffers queued for output per connection */
+#define READS_PER_TURN 8 /* readv calls on one connection before the others' turn */
 #define MAX_EVENTS 256
 #define EV_LISTEN UINT64_MAX
 #define EV_STOP (UINT64_MAX - 1)
@@ -84,10 +94,11 @@ struct conn {
 	int fd;           /* -1: free slot */
 	uint32_t gen;     /* bumped at each accept into this slot: epoll data carries it */
 	bool readable;    /* an EPOLLIN edge not yet read down to EAGAIN */
-	bool rdhup;       /* the peer shut down its side (EPOLLRDHUP) */
 	bool eof;         /* read returned 0: close once the queue is written */
 	bool starved;     /* on the starved list */
+	bool again;       /* on the again list: its turn ended before EAGAIN */
 	int prev, next;   /* starved list links; next also links the free list */
+	int again_next;   /* again list link */
 	int head, tail;   /* queued output: h[] and iov[] from head to tail */
 	uint64_t h[QMAX]; /* iobuf handles; with --malloc, the malloc'd pointers */
 	struct iovec iov[QMAX];
@@ -103,6 +114,7 @@ struct worker {
 	struct conn *conns;
 	int free_head;
 	int starved_head, starved_tail;
+	int again_head, again_tail;
 	bool puts_since_retry;
 	/* Counters, read by main after join. */
 	uint64_t accepted, refused, closed_err, bytes, stalls, put_errors;
@@ -346,6 +358,38 @@ static void starved_del(struct worker *w, int i)
 	c->prev = c->next = -1;
 }
 
+static void again_del(struct worker *w, int i)
+{
+	int *link = &w->again_head, prev = -1;
+
+	if (!w->conns[i].again)
+		return;
+	while (*link != i) {
+		prev = *link;
+		link = &w->conns[*link].again_next;
+	}
+	*link = w->conns[i].again_next;
+	if (w->again_tail == i)
+		w->again_tail = prev;
+	w->conns[i].again = false;
+}
+
+/* Queue @i to be served again after this batch (its turn ended with bytes left to read). */
+static void again_add(struct worker *w, int i)
+{
+	struct conn *c = &w->conns[i];
+
+	if (c->again)
+		return;
+	c->again = true;
+	c->again_next = -1;
+	if (w->again_tail >= 0)
+		w->conns[w->again_tail].again_next = i;
+	else
+		w->again_head = i;
+	w->again_tail = i;
+}
+
 static void conn_close(struct worker *w, int i, int err)
 {
 	struct conn *c = &w->conns[i];
@@ -358,6 +402,7 @@ static void conn_close(struct worker *w, int i, int err)
 		buf_release(w, c, b);
 	c->head = c->tail = 0;
 	starved_del(w, i);
+	again_del(w, i);
 	close(c->fd);
 	c->fd = -1;
 	c->next = w->free_head;
@@ -368,6 +413,7 @@ static void conn_close(struct worker *w, int i, int err)
 static void conn_serve(struct worker *w, int i)
 {
 	struct conn *c = &w->conns[i];
+	int reads = 0;
 
 	for (;;) {
 		int rc = conn_flush(w, c);
@@ -384,6 +430,10 @@ static void conn_serve(struct worker *w, int i)
 		}
 		if (!c->readable || c->tail - c->head >= QMAX)
 			return; /* nothing to read, or the queue is full: EPOLLOUT brings us back */
+		if (reads++ == READS_PER_TURN) {
+			again_add(w, i); /* still readable: the others of the batch first */
+			return;
+		}
 		if (QMAX - c->tail < w->srv->o.burst && c->head > 0) {
 			int n = c->tail - c->head;
 
@@ -413,13 +463,7 @@ static void conn_serve(struct worker *w, int i)
 			conn_close(w, i, (int)r);
 			return;
 		}
-		/*
-		 * A readv that filled less than its last buffer emptied the socket:
-		 * the next bytes bring a new edge.  Not so when the peer has shut
-		 * down: that edge is spent, so read on until end of file.
-		 */
-		if ((size_t)r % w->srv->bufsize != 0 && !c->rdhup)
-			c->readable = false;
+		/* Read on until EAGAIN, even after a short read: it may have stopped at the urgent mark. */
 	}
 }
 
@@ -438,6 +482,26 @@ static void retry_starved(struct worker *w)
 		if (end)
 			break;
 		i = next;
+	}
+}
+
+static void serve_again(struct worker *w)
+{
+	int last = w->again_tail;
+
+	/* Each one at most once: a connection whose turn ends again goes to the tail. */
+	while (w->again_head >= 0) {
+		int i = w->again_head;
+		struct conn *c = &w->conns[i];
+		bool end = i == last;
+
+		w->again_head = c->again_next;
+		if (w->again_head < 0)
+			w->again_tail = -1;
+		c->again = false;
+		conn_serve(w, i);
+		if (end)
+			break;
 	}
 }
 
@@ -464,12 +528,14 @@ static void accept_all(struct worker *w)
 		c = &w->conns[i];
 		w->free_head = c->next;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		/* Urgent bytes stay in the stream: they are echoed in place. */
+		setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
 		c->fd = fd;
 		c->gen++;
-		c->readable = c->rdhup = c->eof = c->starved = false;
-		c->prev = c->next = -1;
+		c->readable = c->eof = c->starved = c->again = false;
+		c->prev = c->next = c->again_next = -1;
 		c->head = c->tail = 0;
-		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.u64 = (uint64_t)c->gen << 32 | (uint32_t)i;
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			fprintf(stderr, "echo_server: epoll_ctl: %s\n", strerror(errno));
@@ -488,7 +554,7 @@ static void *worker_main(void *arg)
 
 	while (!stop) {
 		/* With other workers, buffers also come back on their threads: look again each ms. */
-		int timeout = w->starved_head >= 0 && w->srv->o.threads > 1 ? 1 : -1;
+		int timeout = w->again_head >= 0 ? 0 : w->starved_head >= 0 && w->srv->o.threads > 1 ? 1 : -1;
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
 
 		if (n < 0) {
@@ -514,12 +580,12 @@ static void *worker_main(void *arg)
 			c = &w->conns[i];
 			if (c->fd < 0 || c->gen != (uint32_t)(d >> 32))
 				continue; /* closed earlier in this batch */
-			if (evs[e].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+			if (evs[e].events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 				c->readable = true;
-			if (evs[e].events & (EPOLLRDHUP | EPOLLHUP))
-				c->rdhup = true;
 			conn_serve(w, i);
 		}
+		if (w->again_head >= 0)
+			serve_again(w);
 		if (w->starved_head >= 0 && (w->puts_since_retry || n == 0))
 			retry_starved(w);
 	}
@@ -562,7 +628,7 @@ static int worker_init(struct server *s, struct worker *w, int id, int lfd)
 	w->srv = s;
 	w->id = id;
 	w->lfd = lfd;
-	w->starved_head = w->starved_tail = -1;
+	w->starved_head = w->starved_tail = w->again_head = w->again_tail = -1;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	/* The connection table: allocated once, here; nothing per connection later. */
