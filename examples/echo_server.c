@@ -3,7 +3,7 @@
  * echo_server.c - a TCP echo server on iobuf, as iobuf is meant to be used.
  *
  *   echo_server [--port N] [--port-file FILE] [--threads N] [--tier NAME]
- *               [--buffers N] [--burst K] [--conns N] [--malloc] [--huge]
+  *               [--buffers N] [--burst K] [--conns N] [--malloc] [--huge]
  *
  * Each worker thread runs its own edge-triggered epoll loop over
  * non-blocking sockets (one SO_REUSEPORT listener per worker); all workers
@@ -19,9 +19,9 @@
  *     EPOLLOUT;
  *   - every buffer is put back (iobuf_put()) the moment its last byte is
  *     written.
- * Nothing is allocated per connection or per read: the connection state
- * lives in a table each worker allocates once at start (--conns slots), and
- * the bytes live in the pool.
+ * Nothing is allocated per connection or per read: the connection table is
+ * allocated once at start (--threads x --conns slots), and the bytes live
+ * in the pool.
  *
  * Reading.  A connection is read until readv(2) says EAGAIN: under
  * edge-triggered epoll a short read does not prove the socket empty (a
@@ -31,6 +31,11 @@
  * A connection reads at most --burst buffers per readv and 8 readv calls
  * in a row; then the others of the batch have their turn and it resumes
  * after them.
+ *
+ * Admission.  All workers share one table of --threads x --conns slots:
+ * whichever worker accepts a connection takes any free slot (a short mutex
+ * on accept and close, which are not the hot path).  A connection is
+ * refused (closed at once) only when every slot is taken.
  *
  * Backpressure: when the tier is empty (-ENOBUFS) the connection stops
  * reading and joins the worker's starved list; it is read again after the
@@ -81,7 +86,7 @@ struct options {
 	const char *port_file;
 	int port;
 	int threads;
-	int conns; /* connection slots per worker */
+	int conns; /* connection slots per worker; the table holds threads x conns */
 	int tier;
 	uint32_t buffers;
 	int burst;
@@ -90,6 +95,12 @@ struct options {
 	bool quiet;
 };
 
+/*
+ * One slot of the table.  A live slot belongs to the worker that accepted
+ * its connection: only that worker touches its fields.  free_next is the
+ * server's free list under srv->lock, and the owner's list of the slots it
+ * closed in this round before they go back there.
+ */
 struct conn {
 	int fd;           /* -1: free slot */
 	uint32_t gen;     /* bumped at each accept into this slot: epoll data carries it */
@@ -97,8 +108,10 @@ struct conn {
 	bool eof;         /* read returned 0: close once the queue is written */
 	bool starved;     /* on the starved list */
 	bool again;       /* on the again list: its turn ended before EAGAIN */
-	int prev, next;   /* starved list links; next also links the free list */
+	int prev, next;   /* starved list links */
 	int again_next;   /* again list link */
+	int lprev, lnext; /* the owner's list of its connections */
+	int free_next;
 	int head, tail;   /* queued output: h[] and iov[] from head to tail */
 	uint64_t h[QMAX]; /* iobuf handles; with --malloc, the malloc'd pointers */
 	struct iovec iov[QMAX];
@@ -111,10 +124,11 @@ struct worker {
 	int id;
 	int epfd, lfd, stopfd;
 	pthread_t thread;
-	struct conn *conns;
-	int free_head;
+	int live_head; /* this worker's connections */
+	int nlive;
 	int starved_head, starved_tail;
 	int again_head, again_tail;
+	int closed_head, closed_tail, nclosed; /* closed this round, slots not yet free */
 	bool puts_since_retry;
 	/* Counters, read by main after join. */
 	uint64_t accepted, refused, closed_err, bytes, stalls, put_errors;
@@ -127,7 +141,15 @@ struct server {
 	size_t bufsize;
 	struct worker *w;
 	int port;
+	/* The connection table, shared by the workers. */
+	struct conn *conns;
+	int nslots;
+	pthread_mutex_t lock; /* guards free_head, live, live_peak and the free_next links of free slots */
+	int free_head;
+	int live, live_peak;
 };
+
+enum close_why { CLOSE_DONE, CLOSE_ERROR };
 
 static void usage(FILE *out)
 {
@@ -139,7 +161,8 @@ static void usage(FILE *out)
 		     "  -T, --tier NAME     tier of the read buffers, PICO..GIANT or 0..7 (default MEDIUM)\n"
 		     "  -n, --buffers N     buffers in that tier (default 4096)\n"
 		     "  -k, --burst K       buffers one readv fills at most, 1..64 (default 16)\n"
-		     "  -c, --conns N       connection slots per worker (default 1024)\n"
+		     "  -c, --conns N       connection slots per worker; the server holds threads x N\n"
+		     "                      connections in one table (default 1024)\n"
 		     "  -m, --malloc        malloc/free buffers instead of the pool (the baseline)\n"
 		     "  -H, --huge          back the pool with huge pages when the system has them\n"
 		     "  -q, --quiet         no per-connection error messages\n");
@@ -218,6 +241,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		usage(stderr);
+		exit(2);
+	}
+	if ((long)o->threads * o->conns > 1 << 20) {
+		fprintf(stderr, "echo_server: --threads x --conns must be at most %d\n", 1 << 20);
 		exit(2);
 	}
 	if (o->burst > QMAX)
@@ -327,13 +354,13 @@ static int conn_flush(struct worker *w, struct conn *c)
 
 static void starved_add(struct worker *w, int i)
 {
-	struct conn *c = &w->conns[i];
+	struct conn *c = &w->srv->conns[i];
 
 	c->starved = true;
 	c->next = -1;
 	c->prev = w->starved_tail;
 	if (w->starved_tail >= 0)
-		w->conns[w->starved_tail].next = i;
+		w->srv->conns[w->starved_tail].next = i;
 	else
 		w->starved_head = i;
 	w->starved_tail = i;
@@ -342,16 +369,16 @@ static void starved_add(struct worker *w, int i)
 
 static void starved_del(struct worker *w, int i)
 {
-	struct conn *c = &w->conns[i];
+	struct conn *conns = w->srv->conns, *c = &conns[i];
 
 	if (!c->starved)
 		return;
 	if (c->prev >= 0)
-		w->conns[c->prev].next = c->next;
+		conns[c->prev].next = c->next;
 	else
 		w->starved_head = c->next;
 	if (c->next >= 0)
-		w->conns[c->next].prev = c->prev;
+		conns[c->next].prev = c->prev;
 	else
 		w->starved_tail = c->prev;
 	c->starved = false;
@@ -360,43 +387,44 @@ static void starved_del(struct worker *w, int i)
 
 static void again_del(struct worker *w, int i)
 {
+	struct conn *conns = w->srv->conns;
 	int *link = &w->again_head, prev = -1;
 
-	if (!w->conns[i].again)
+	if (!conns[i].again)
 		return;
 	while (*link != i) {
 		prev = *link;
-		link = &w->conns[*link].again_next;
+		link = &conns[*link].again_next;
 	}
-	*link = w->conns[i].again_next;
+	*link = conns[i].again_next;
 	if (w->again_tail == i)
 		w->again_tail = prev;
-	w->conns[i].again = false;
+	conns[i].again = false;
 }
 
 /* Queue @i to be served again after this batch (its turn ended with bytes left to read). */
 static void again_add(struct worker *w, int i)
 {
-	struct conn *c = &w->conns[i];
+	struct conn *c = &w->srv->conns[i];
 
 	if (c->again)
 		return;
 	c->again = true;
 	c->again_next = -1;
 	if (w->again_tail >= 0)
-		w->conns[w->again_tail].again_next = i;
+		w->srv->conns[w->again_tail].again_next = i;
 	else
 		w->again_head = i;
 	w->again_tail = i;
 }
 
-static void conn_close(struct worker *w, int i, int err)
+static void conn_close(struct worker *w, int i, enum close_why why, int err)
 {
-	struct conn *c = &w->conns[i];
+	struct conn *conns = w->srv->conns, *c = &conns[i];
 
-	if (err && err != -ECONNRESET && err != -EPIPE && !w->srv->o.quiet)
+	if (why == CLOSE_ERROR && err != -ECONNRESET && err != -EPIPE && !w->srv->o.quiet)
 		fprintf(stderr, "echo_server: connection %d: %s\n", i, strerror(-err));
-	if (err)
+	if (why == CLOSE_ERROR)
 		w->closed_err++;
 	for (int b = c->head; b < c->tail; b++)
 		buf_release(w, c, b);
@@ -405,14 +433,48 @@ static void conn_close(struct worker *w, int i, int err)
 	again_del(w, i);
 	close(c->fd);
 	c->fd = -1;
-	c->next = w->free_head;
-	w->free_head = i;
+	/* Off the worker's list of connections. */
+	if (c->lprev >= 0)
+		conns[c->lprev].lnext = c->lnext;
+	else
+		w->live_head = c->lnext;
+	if (c->lnext >= 0)
+		conns[c->lnext].lprev = c->lprev;
+	w->nlive--;
+	/*
+	 * The slot stays this worker's until the end of the round: events of
+	 * this batch may still name it (and are skipped by its fd), so no
+	 * other worker may take it before then.
+	 */
+	c->free_next = -1;
+	if (w->closed_tail >= 0)
+		conns[w->closed_tail].free_next = i;
+	else
+		w->closed_head = i;
+	w->closed_tail = i;
+	w->nclosed++;
+}
+
+/* Give the slots closed this round back to the server's table. */
+static void slots_release(struct worker *w)
+{
+	struct server *s = w->srv;
+
+	if (w->closed_head < 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->conns[w->closed_tail].free_next = s->free_head;
+	s->free_head = w->closed_head;
+	s->live -= w->nclosed;
+	pthread_mutex_unlock(&s->lock);
+	w->closed_head = w->closed_tail = -1;
+	w->nclosed = 0;
 }
 
 /* Echo what @c has to give, as far as the socket and the pool let us. */
 static void conn_serve(struct worker *w, int i)
 {
-	struct conn *c = &w->conns[i];
+	struct conn *c = &w->srv->conns[i];
 	int reads = 0;
 
 	for (;;) {
@@ -420,12 +482,12 @@ static void conn_serve(struct worker *w, int i)
 		ssize_t r;
 
 		if (rc < 0) {
-			conn_close(w, i, rc);
+			conn_close(w, i, CLOSE_ERROR, rc);
 			return;
 		}
 		if (c->eof) {
 			if (c->head == c->tail)
-				conn_close(w, i, 0);
+				conn_close(w, i, CLOSE_DONE, 0);
 			return;
 		}
 		if (!c->readable || c->tail - c->head >= QMAX)
@@ -460,7 +522,7 @@ static void conn_serve(struct worker *w, int i)
 			continue;
 		}
 		if (r < 0) {
-			conn_close(w, i, (int)r);
+			conn_close(w, i, CLOSE_ERROR, (int)r);
 			return;
 		}
 		/* Read on until EAGAIN, even after a short read: it may have stopped at the urgent mark. */
@@ -474,7 +536,7 @@ static void retry_starved(struct worker *w)
 	w->puts_since_retry = false;
 	/* Each one at most once: a connection that starves again goes to the tail. */
 	while (i >= 0) {
-		int next = w->conns[i].next;
+		int next = w->srv->conns[i].next;
 		bool end = i == last;
 
 		starved_del(w, i);
@@ -492,7 +554,7 @@ static void serve_again(struct worker *w)
 	/* Each one at most once: a connection whose turn ends again goes to the tail. */
 	while (w->again_head >= 0) {
 		int i = w->again_head;
-		struct conn *c = &w->conns[i];
+		struct conn *c = &w->srv->conns[i];
 		bool end = i == last;
 
 		w->again_head = c->again_next;
@@ -505,8 +567,26 @@ static void serve_again(struct worker *w)
 	}
 }
 
+/* A free slot of the table, or -1 when the server is full. */
+static int slot_take(struct server *s)
+{
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	i = s->free_head;
+	if (i >= 0) {
+		s->free_head = s->conns[i].free_next;
+		if (++s->live > s->live_peak)
+			s->live_peak = s->live;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return i;
+}
+
 static void accept_all(struct worker *w)
 {
+	struct server *s = w->srv;
+
 	for (;;) {
 		int fd = accept4(w->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1, i;
 		struct epoll_event ev;
@@ -519,14 +599,13 @@ static void accept_all(struct worker *w)
 				fprintf(stderr, "echo_server: accept: %s\n", strerror(errno));
 			return;
 		}
-		if (w->free_head < 0) {
-			close(fd); /* the table is full */
+		i = slot_take(s);
+		if (i < 0) {
+			close(fd); /* every slot of the server is taken */
 			w->refused++;
 			continue;
 		}
-		i = w->free_head;
-		c = &w->conns[i];
-		w->free_head = c->next;
+		c = &s->conns[i];
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		/* Urgent bytes stay in the stream: they are echoed in place. */
 		setsockopt(fd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
@@ -535,11 +614,19 @@ static void accept_all(struct worker *w)
 		c->readable = c->eof = c->starved = c->again = false;
 		c->prev = c->next = c->again_next = -1;
 		c->head = c->tail = 0;
+		c->lprev = -1;
+		c->lnext = w->live_head;
+		if (w->live_head >= 0)
+			s->conns[w->live_head].lprev = i;
+		w->live_head = i;
+		w->nlive++;
 		ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.u64 = (uint64_t)c->gen << 32 | (uint32_t)i;
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			fprintf(stderr, "echo_server: epoll_ctl: %s\n", strerror(errno));
-			conn_close(w, i, -errno);
+			int err = -errno;
+
+			fprintf(stderr, "echo_server: epoll_ctl: %s\n", strerror(-err));
+			conn_close(w, i, CLOSE_ERROR, err);
 			continue;
 		}
 		w->accepted++;
@@ -577,7 +664,7 @@ static void *worker_main(void *arg)
 				continue;
 			}
 			i = (int)(uint32_t)d;
-			c = &w->conns[i];
+			c = &w->srv->conns[i];
 			if (c->fd < 0 || c->gen != (uint32_t)(d >> 32))
 				continue; /* closed earlier in this batch */
 			if (evs[e].events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -588,10 +675,11 @@ static void *worker_main(void *arg)
 			serve_again(w);
 		if (w->starved_head >= 0 && (w->puts_since_retry || n == 0))
 			retry_starved(w);
+		slots_release(w);
 	}
-	for (int i = 0; i < w->srv->o.conns; i++)
-		if (w->conns[i].fd >= 0)
-			conn_close(w, i, 0);
+	while (w->live_head >= 0)
+		conn_close(w, w->live_head, CLOSE_DONE, 0);
+	slots_release(w);
 	return NULL;
 }
 
@@ -628,19 +716,12 @@ static int worker_init(struct server *s, struct worker *w, int id, int lfd)
 	w->srv = s;
 	w->id = id;
 	w->lfd = lfd;
-	w->starved_head = w->starved_tail = w->again_head = w->again_tail = -1;
+	w->live_head = w->starved_head = w->starved_tail = w->again_head = w->again_tail = -1;
+	w->closed_head = w->closed_tail = -1;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	/* The connection table: allocated once, here; nothing per connection later. */
-	w->conns = calloc((size_t)s->o.conns, sizeof(*w->conns));
-	if (w->epfd < 0 || w->stopfd < 0 || !w->conns)
-		return -ENOMEM;
-	for (int i = 0; i < s->o.conns; i++) {
-		w->conns[i].fd = -1;
-		w->conns[i].next = i + 1 < s->o.conns ? i + 1 : -1;
-		w->conns[i].prev = -1;
-	}
-	w->free_head = 0;
+	if (w->epfd < 0 || w->stopfd < 0)
+		return -errno;
 	ev.events = EPOLLIN | EPOLLET;
 	ev.data.u64 = EV_LISTEN;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
@@ -660,7 +741,21 @@ static void worker_fini(struct worker *w)
 		close(w->epfd);
 	if (w->stopfd >= 0)
 		close(w->stopfd);
-	free(w->conns);
+}
+
+/* The connection table: allocated once, here; nothing per connection later. */
+static int table_init(struct server *s)
+{
+	s->nslots = s->o.threads * s->o.conns;
+	s->conns = calloc((size_t)s->nslots, sizeof(*s->conns));
+	if (!s->conns)
+		return -ENOMEM;
+	for (int i = 0; i < s->nslots; i++) {
+		s->conns[i].fd = -1;
+		s->conns[i].free_next = i + 1 < s->nslots ? i + 1 : -1;
+	}
+	s->free_head = 0;
+	return -pthread_mutex_init(&s->lock, NULL);
 }
 
 static int write_port_file(const char *path, int port)
@@ -698,8 +793,9 @@ static int report(struct server *s, int sig)
 	}
 	printf("echo_server: stopped by %s\n", strsignal(sig));
 	printf("echo_server: %" PRIu64 " connections, %" PRIu64 " bytes echoed, %" PRIu64
-	       " closed on error, %" PRIu64 " refused (table full)\n",
+	       " closed on error, %" PRIu64 " refused (server full)\n",
 	       accepted, bytes, errs, refused);
+	printf("echo_server: peak %d of %d connections\n", s->live_peak, s->nslots);
 	if (s->o.use_malloc) {
 		printf("echo_server: malloc buffers: %" PRIu64 " allocated, %" PRIu64 " freed, %" PRIu64
 		       " outstanding\n",
@@ -763,9 +859,12 @@ int main(int argc, char **argv)
 		}
 	}
 
+	err = table_init(&s);
 	s.w = calloc((size_t)s.o.threads, sizeof(*s.w));
-	if (!s.w)
+	if (err < 0 || !s.w) {
+		fprintf(stderr, "echo_server: connection table: %s\n", strerror(err < 0 ? -err : ENOMEM));
 		return 1;
+	}
 	for (int t = 0; t < s.o.threads; t++) {
 		int lfd = listen_socket(s.o.bind_addr, t == 0 ? s.o.port : s.port);
 
@@ -820,6 +919,8 @@ int main(int argc, char **argv)
 	for (int t = 0; t < s.o.threads; t++)
 		worker_fini(&s.w[t]);
 	free(s.w);
+	free(s.conns);
+	pthread_mutex_destroy(&s.lock);
 	iobuf_set_destroy(s.set);
 	return rc;
 }

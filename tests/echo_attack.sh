@@ -6,6 +6,8 @@
 #
 #   oob        bytes after TCP urgent data are echoed without the client
 #              sending more, the urgent byte in line, over several turns
+#   admission  64 connections against 2 workers x 32 slots, and 64 verified
+#              streams against 4 x 16: none refused; the 65th is
 #
 # After each run the server is stopped with SIGTERM and must exit 0 with
 # every buffer back.  Every wait is for an observable state (a line of
@@ -116,7 +118,7 @@ not_started() {
 	done
 }
 
-echo "1..4"
+echo "1..9"
 
 # 1-4: urgent data.  First a pool no larger than one connection's bound, so
 # that the client's holder connection keeps the server from reading until
@@ -138,4 +140,38 @@ if start oob2 --threads 2; then
 	stop oob2
 else
 	not_started oob2 2
+fi
+
+# 5-9: admission.  64 connections against 2 workers x 32 slots, opened one
+# by one and each echoed: none refused, whichever listener the kernel picks;
+# a 65th is refused.  Then 64 verified streams against 4 workers x 16.
+if start admission --threads 2 --conns 32; then
+	$to "$client" --port "$port" --mode idle --conns 64 --duration 90 >"$tmp/adm.64" 2>&1 &
+	c64=$!
+	bg="$bg $c64"
+	if wait_line "$tmp/adm.64" '^READY' 60 && grep -q '^READY echoed=64 refused=0$' "$tmp/adm.64"; then
+		ok "admission: 64 connections against 2 workers x 32 slots, none refused"
+	else
+		not_ok "admission: some of 64 connections refused" "$tmp/adm.64"
+	fi
+	$to "$client" --port "$port" --mode idle --conns 1 --duration 90 >"$tmp/adm.65" 2>&1 &
+	c65=$!
+	bg="$bg $c65"
+	if wait_line "$tmp/adm.65" '^READY' 60 && grep -q '^READY echoed=0 refused=1$' "$tmp/adm.65"; then
+		ok "admission: the 65th is refused, the server being full"
+	else
+		not_ok "admission: the 65th was not refused" "$tmp/adm.65"
+	fi
+	stop admission '64 connections, .* 1 refused \(server full\)'
+	wait $c64
+	wait $c65
+else
+	not_started admission 3
+fi
+if start admission4 --threads 4 --conns 16; then
+	$to "$client" --port "$port" --conns 64 --bytes 1000000 --duration 60 --quiet >"$tmp/adm4.st" 2>&1
+	check $? "admission4: 64 streams against 4 workers x 16 slots, none refused, every byte verified" "$tmp/adm4.st"
+	stop admission4 ' 0 refused \(server full\)'
+else
+	not_started admission4 2
 fi
