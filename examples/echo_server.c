@@ -3,7 +3,9 @@
  * echo_server.c - a TCP echo server on iobuf, as iobuf is meant to be used.
  *
  *   echo_server [--port N] [--port-file FILE] [--threads N] [--tier NAME]
-  *               [--buffers N] [--burst K] [--conns N] [--malloc] [--huge]
+ *               [--buffers N] [--burst K] [--conns N] [--conn-buffers N]
+ *               [--write-timeout MS] [--idle-timeout MS] [--sock-buffer B]
+ *               [--malloc] [--huge]
  *
  * Each worker thread runs its own edge-triggered epoll loop over
  * non-blocking sockets (one SO_REUSEPORT listener per worker); all workers
@@ -12,8 +14,8 @@
  * The data path of a connection:
  *   - iobuf_readv_pooled() scatters one readv(2) into up to --burst fresh
  *     buffers of the chosen tier and keeps the ones that received bytes;
- *   - iobuf_iov_from_handles() turns those handles into the connection's
- *     output iovec queue (at most QMAX buffers);
+ *   - iobuf_iov_from_handles() describes those handles as the connection's
+ *     output iovec queue;
  *   - iobuf_writev_full() writes the queue; after a short write the queue
  *     is already advanced (iobuf_iov_advance()) and the rest waits for
  *     EPOLLOUT;
@@ -32,21 +34,38 @@
  * in a row; then the others of the batch have their turn and it resumes
  * after them.
  *
+ * Bounds.  A connection holds at most --conn-buffers buffers of queued
+ * output (default 16, at most an eighth of --buffers).  At its bound it
+ * stops reading until its peer drains some: its bytes wait in the kernel's
+ * socket buffers (TCP flow control tells its peer to stop), nothing is
+ * dropped, and the rest of the pool stays free for everyone else.  Those
+ * socket buffers are capped too (--sock-buffer, 256 KiB each way; the
+ * kernel's autotuning would let a peer that never reads pin megabytes).
+ * A peer that does not drain any of its queued output for --write-timeout
+ * ms is closed and its buffers are put back; a connection with nothing
+ * queued that neither sends nor receives for --idle-timeout ms is closed
+ * too.  Timeouts are checked on a tick of an eighth of the shorter one (at
+ * most a second).  More stalled peers than --buffers / --conn-buffers can
+ * still empty the tier (see backpressure below), until the write timeout
+ * closes them.
+ *
  * Admission.  All workers share one table of --threads x --conns slots:
  * whichever worker accepts a connection takes any free slot (a short mutex
  * on accept and close, which are not the hot path).  A connection is
  * refused (closed at once) only when every slot is taken.
  *
- * Backpressure: when the tier is empty (-ENOBUFS) the connection stops
- * reading and joins the worker's starved list; it is read again after the
- * worker has put buffers back (with several workers, also every
- * millisecond while the list is not empty, since buffers may come back on
- * another thread).  Its bytes wait in the kernel's socket buffer, so
- * nothing is dropped and nothing spins.  A connection whose output queue
- * is full stops reading too, until EPOLLOUT lets it write.
+ * Backpressure on the pool: when the tier is empty (-ENOBUFS) the
+ * connection stops reading and joins the worker's starved list; it is read
+ * again after the worker has put buffers back (with several workers, also
+ * every millisecond while the list is not empty, since buffers may come
+ * back on another thread).  A starved connection is not idle.
  *
  * --malloc runs the same loop with malloc(3)/free(3) buffers of the same
  * size instead of the pool: the baseline that `make demo` compares with.
+ *
+ * SIGUSR1: main prints one line, "echo_server: snapshot N: C connections,
+ * in_use U free F cached K of CAP buffers", from calls that are safe while
+ * the workers run (the pool's statistics, the table's count).
  *
  * SIGINT or SIGTERM: the workers close every connection (putting its
  * buffers back), the server prints its counters and iobuf_set_stats_print(),
@@ -71,22 +90,27 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <iobuf.h>
 
-#define QMAX 64          /* buffers queued for output per connection */
+#define QMAX 64          /* most buffers a connection may be given (--conn-buffers) */
 #define READS_PER_TURN 8 /* readv calls on one connection before the others' turn */
 #define MAX_EVENTS 256
 #define EV_LISTEN UINT64_MAX
 #define EV_STOP (UINT64_MAX - 1)
+#define MS UINT64_C(1000000) /* nanoseconds */
 
 struct options {
 	const char *bind_addr;
 	const char *port_file;
 	int port;
 	int threads;
-	int conns; /* connection slots per worker; the table holds threads x conns */
+	int conns;              /* connection slots per worker; the table holds threads x conns */
+	int conn_buffers;       /* most buffers of queued output per connection; 0: the default */
+	long write_ms, idle_ms; /* 0: never */
+	int sock_buffer;        /* SO_RCVBUF and SO_SNDBUF of every connection; 0: the kernel's autotuning */
 	int tier;
 	uint32_t buffers;
 	int burst;
@@ -112,8 +136,10 @@ struct conn {
 	int again_next;   /* again list link */
 	int lprev, lnext; /* the owner's list of its connections */
 	int free_next;
-	int head, tail;   /* queued output: h[] and iov[] from head to tail */
-	uint64_t h[QMAX]; /* iobuf handles; with --malloc, the malloc'd pointers */
+	int head, tail;     /* queued output: h[] and iov[] from head to tail */
+	uint64_t active_ns; /* when a byte was last read or written */
+	uint64_t stuck_ns;  /* 0: nothing queued; else since when the queued output has not moved */
+	uint64_t h[QMAX];   /* iobuf handles; with --malloc, the malloc'd pointers */
 	struct iovec iov[QMAX];
 };
 
@@ -124,14 +150,16 @@ struct worker {
 	int id;
 	int epfd, lfd, stopfd;
 	pthread_t thread;
-	int live_head; /* this worker's connections */
+	uint64_t now;       /* CLOCK_MONOTONIC ns, read after each epoll_wait */
+	uint64_t next_tick; /* when to look at the timeouts next */
+	int live_head;      /* this worker's connections */
 	int nlive;
 	int starved_head, starved_tail;
 	int again_head, again_tail;
 	int closed_head, closed_tail, nclosed; /* closed this round, slots not yet free */
 	bool puts_since_retry;
 	/* Counters, read by main after join. */
-	uint64_t accepted, refused, closed_err, bytes, stalls, put_errors;
+	uint64_t accepted, refused, closed_err, closed_stuck, closed_idle, bytes, stalls, put_errors;
 	uint64_t mallocs, frees;
 };
 
@@ -139,6 +167,7 @@ struct server {
 	struct options o;
 	struct iobuf_set *set; /* NULL with --malloc */
 	size_t bufsize;
+	uint64_t write_ns, idle_ns, tick_ns; /* 0: never */
 	struct worker *w;
 	int port;
 	/* The connection table, shared by the workers. */
@@ -149,23 +178,32 @@ struct server {
 	int live, live_peak;
 };
 
-enum close_why { CLOSE_DONE, CLOSE_ERROR };
+enum close_why { CLOSE_DONE, CLOSE_ERROR, CLOSE_STUCK, CLOSE_IDLE };
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: echo_server [options]\n"
-		     "  -p, --port N        TCP port on the loopback (0: any free port; default 0)\n"
-		     "  -b, --bind ADDR     IPv4 address to listen on (default 127.0.0.1)\n"
-		     "  -f, --port-file F   write the port there once listening\n"
-		     "  -t, --threads N     worker threads, each with its own epoll (default 1)\n"
-		     "  -T, --tier NAME     tier of the read buffers, PICO..GIANT or 0..7 (default MEDIUM)\n"
-		     "  -n, --buffers N     buffers in that tier (default 4096)\n"
-		     "  -k, --burst K       buffers one readv fills at most, 1..64 (default 16)\n"
-		     "  -c, --conns N       connection slots per worker; the server holds threads x N\n"
-		     "                      connections in one table (default 1024)\n"
-		     "  -m, --malloc        malloc/free buffers instead of the pool (the baseline)\n"
-		     "  -H, --huge          back the pool with huge pages when the system has them\n"
-		     "  -q, --quiet         no per-connection error messages\n");
+		     "  -p, --port N           TCP port on the loopback (0: any free port; default 0)\n"
+		     "  -b, --bind ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
+		     "  -f, --port-file F      write the port there once listening\n"
+		     "  -t, --threads N        worker threads, each with its own epoll (default 1)\n"
+		     "  -T, --tier NAME        tier of the read buffers, PICO..GIANT or 0..7 (default MEDIUM)\n"
+		     "  -n, --buffers N        buffers in that tier (default 4096)\n"
+		     "  -k, --burst K          buffers one readv fills at most, 1..64 (default 16)\n"
+		     "  -c, --conns N          connection slots per worker; the server holds threads x N\n"
+		     "                         connections in one table (default 1024)\n"
+		     "  -B, --conn-buffers N   most buffers one connection holds, 1..%d; at its bound it\n"
+		     "                         stops reading (default 16, at most an eighth of --buffers)\n"
+		     "  -W, --write-timeout MS close a connection whose peer drains none of its queued\n"
+		     "                         output for MS ms (default 10000; 0: never)\n"
+		     "  -I, --idle-timeout MS  close a connection that neither sends nor receives for MS ms\n"
+		     "                         (default 30000; 0: never)\n"
+		     "  -S, --sock-buffer B    SO_RCVBUF and SO_SNDBUF of every connection (default 262144;\n"
+		     "                         0: the kernel's autotuning, megabytes per stalled peer)\n"
+		     "  -m, --malloc           malloc/free buffers instead of the pool (the baseline)\n"
+		     "  -H, --huge             back the pool with huge pages when the system has them\n"
+		     "  -q, --quiet            no per-connection error messages\n",
+		QMAX);
 }
 
 static int parse_tier(const char *s)
@@ -202,6 +240,8 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"port-file", required_argument, NULL, 'f'}, {"threads", required_argument, NULL, 't'},
 		{"tier", required_argument, NULL, 'T'},    {"buffers", required_argument, NULL, 'n'},
 		{"burst", required_argument, NULL, 'k'},   {"conns", required_argument, NULL, 'c'},
+		{"conn-buffers", required_argument, NULL, 'B'}, {"write-timeout", required_argument, NULL, 'W'},
+		{"idle-timeout", required_argument, NULL, 'I'}, {"sock-buffer", required_argument, NULL, 'S'},
 		{"malloc", no_argument, NULL, 'm'},        {"huge", no_argument, NULL, 'H'},
 		{"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -212,11 +252,14 @@ static void parse_options(int argc, char **argv, struct options *o)
 		.bind_addr = "127.0.0.1",
 		.threads = 1,
 		.conns = 1024,
+		.write_ms = 10000,
+		.idle_ms = 30000,
+		.sock_buffer = 256 * 1024,
 		.tier = IOBUF_TIER_MEDIUM,
 		.buffers = 4096,
 		.burst = 16,
 	};
-	while ((ch = getopt_long(argc, argv, "p:b:f:t:T:n:k:c:mHqh", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:b:f:t:T:n:k:c:B:W:I:S:mHqh", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'p': o->port = (int)parse_long(optarg, 0, 65535, "--port"); break;
 		case 'b': o->bind_addr = optarg; break;
@@ -232,6 +275,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'n': o->buffers = (uint32_t)parse_long(optarg, 1, IOBUF_POOL_MAX_CAPACITY, "--buffers"); break;
 		case 'k': o->burst = (int)parse_long(optarg, 1, IOBUF_READV_POOLED_MAX, "--burst"); break;
 		case 'c': o->conns = (int)parse_long(optarg, 1, 1 << 20, "--conns"); break;
+		case 'B': o->conn_buffers = (int)parse_long(optarg, 1, QMAX, "--conn-buffers"); break;
+		case 'W': o->write_ms = parse_long(optarg, 0, 86400000, "--write-timeout"); break;
+		case 'I': o->idle_ms = parse_long(optarg, 0, 86400000, "--idle-timeout"); break;
+		case 'S': o->sock_buffer = (int)parse_long(optarg, 0, 1 << 30, "--sock-buffer"); break;
 		case 'm': o->use_malloc = true; break;
 		case 'H': o->huge = true; break;
 		case 'q': o->quiet = true; break;
@@ -247,38 +294,57 @@ static void parse_options(int argc, char **argv, struct options *o)
 		fprintf(stderr, "echo_server: --threads x --conns must be at most %d\n", 1 << 20);
 		exit(2);
 	}
-	if (o->burst > QMAX)
-		o->burst = QMAX;
+	if (o->conn_buffers == 0) {
+		/* 16 (a full default burst), but never more than an eighth of the tier. */
+		uint32_t eighth = o->buffers / 8 > 0 ? o->buffers / 8 : 1;
+
+		o->conn_buffers = eighth < 16 ? (int)eighth : 16;
+	}
+	if (o->burst > o->conn_buffers)
+		o->burst = o->conn_buffers;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- buffers: the pool, or malloc with --malloc ------------------------- */
 
-static void buf_release(struct worker *w, struct conn *c, int i)
+/* Give back @n buffers of @hs (handles, or malloc'd pointers). */
+static void bufs_release(struct worker *w, const uint64_t *hs, int n)
 {
+	if (n <= 0)
+		return;
 	if (w->srv->o.use_malloc) {
-		free((void *)(uintptr_t)c->h[i]);
-		w->frees++;
+		for (int i = 0; i < n; i++)
+			free((void *)(uintptr_t)hs[i]);
+		w->frees += (uint64_t)n;
 		return;
 	}
-	int rc = iobuf_put(w->srv->set, c->h[i]);
+	for (int i = 0; i < n; i++) {
+		int rc = iobuf_put(w->srv->set, hs[i]);
 
-	if (rc < 0) {
-		fprintf(stderr, "echo_server: iobuf_put: %s\n", strerror(-rc));
-		w->put_errors++;
+		if (rc < 0) {
+			fprintf(stderr, "echo_server: iobuf_put: %s\n", strerror(-rc));
+			w->put_errors++;
+		}
 	}
 	w->puts_since_retry = true;
 }
 
 /*
- * Read from @c into fresh buffers appended to its queue.
+ * Read from @c into at most @k fresh buffers appended to its queue.
  * Returns the bytes read, 0 at end of file, -ENOBUFS, or -errno of readv.
  */
-static ssize_t conn_read(struct worker *w, struct conn *c)
+static ssize_t conn_read(struct worker *w, struct conn *c, int k)
 {
 	const struct server *s = w->srv;
 	size_t lens[IOBUF_READV_POOLED_MAX];
 	struct iovec *iov = &c->iov[c->tail];
-	int k = QMAX - c->tail < s->o.burst ? QMAX - c->tail : s->o.burst;
 	int kept = 0;
 	ssize_t r;
 
@@ -317,9 +383,7 @@ static ssize_t conn_read(struct worker *w, struct conn *c)
 	if (r < 0)
 		r = -errno;
 	kept = r > 0 ? (int)(((size_t)r + s->bufsize - 1) / s->bufsize) : 0;
-	for (int i = kept; i < k; i++)
-		free(iov[i].iov_base);
-	w->frees += (uint64_t)(k - kept);
+	bufs_release(w, &c->h[c->tail + kept], k - kept);
 	if (kept > 0)
 		iov[kept - 1].iov_len = (size_t)r - (size_t)(kept - 1) * s->bufsize;
 	c->tail += kept;
@@ -342,13 +406,18 @@ static int conn_flush(struct worker *w, struct conn *c)
 	n = iobuf_writev_full(c->fd, &cur, &cnt);
 	/* cur is at the first byte not written; a partly written buffer was trimmed in place. */
 	done = (int)(cur - c->iov);
-	for (int i = c->head; i < done; i++)
-		buf_release(w, c, i);
+	bufs_release(w, &c->h[c->head], done - c->head);
 	c->head = done;
-	if (c->head == c->tail)
-		c->head = c->tail = 0;
-	if (n > 0)
+	if (n > 0) {
 		w->bytes += (uint64_t)n;
+		c->active_ns = w->now;
+	}
+	if (c->head == c->tail) {
+		c->head = c->tail = 0;
+		c->stuck_ns = 0;
+	} else if (n > 0 || c->stuck_ns == 0) {
+		c->stuck_ns = w->now; /* the write timeout runs from the last byte the peer took */
+	}
 	return n < 0 && n != -EAGAIN ? (int)n : 0;
 }
 
@@ -424,10 +493,13 @@ static void conn_close(struct worker *w, int i, enum close_why why, int err)
 
 	if (why == CLOSE_ERROR && err != -ECONNRESET && err != -EPIPE && !w->srv->o.quiet)
 		fprintf(stderr, "echo_server: connection %d: %s\n", i, strerror(-err));
-	if (why == CLOSE_ERROR)
-		w->closed_err++;
-	for (int b = c->head; b < c->tail; b++)
-		buf_release(w, c, b);
+	switch (why) {
+	case CLOSE_ERROR: w->closed_err++; break;
+	case CLOSE_STUCK: w->closed_stuck++; break;
+	case CLOSE_IDLE: w->closed_idle++; break;
+	case CLOSE_DONE: break;
+	}
+	bufs_release(w, &c->h[c->head], c->tail - c->head);
 	c->head = c->tail = 0;
 	starved_del(w, i);
 	again_del(w, i);
@@ -471,14 +543,15 @@ static void slots_release(struct worker *w)
 	w->nclosed = 0;
 }
 
-/* Echo what @c has to give, as far as the socket and the pool let us. */
+/* Echo what @c has to give, as far as the socket, its bound and the pool let us. */
 static void conn_serve(struct worker *w, int i)
 {
-	struct conn *c = &w->srv->conns[i];
+	const struct server *s = w->srv;
+	struct conn *c = &s->conns[i];
 	int reads = 0;
 
 	for (;;) {
-		int rc = conn_flush(w, c);
+		int rc = conn_flush(w, c), k;
 		ssize_t r;
 
 		if (rc < 0) {
@@ -490,13 +563,16 @@ static void conn_serve(struct worker *w, int i)
 				conn_close(w, i, CLOSE_DONE, 0);
 			return;
 		}
-		if (!c->readable || c->tail - c->head >= QMAX)
-			return; /* nothing to read, or the queue is full: EPOLLOUT brings us back */
+		k = s->o.conn_buffers - (c->tail - c->head);
+		if (!c->readable || k <= 0)
+			return; /* nothing to read, or the connection holds its bound: EPOLLOUT brings us back */
 		if (reads++ == READS_PER_TURN) {
 			again_add(w, i); /* still readable: the others of the batch first */
 			return;
 		}
-		if (QMAX - c->tail < w->srv->o.burst && c->head > 0) {
+		if (k > s->o.burst)
+			k = s->o.burst;
+		if (QMAX - c->tail < k) {
 			int n = c->tail - c->head;
 
 			memmove(c->h, c->h + c->head, (size_t)n * sizeof(c->h[0]));
@@ -504,7 +580,7 @@ static void conn_serve(struct worker *w, int i)
 			c->head = 0;
 			c->tail = n;
 		}
-		r = conn_read(w, c);
+		r = conn_read(w, c, k);
 		if (r == -ENOBUFS) {
 			/* The tier is empty: stop reading this connection until buffers come back. */
 			if (!c->starved)
@@ -526,6 +602,7 @@ static void conn_serve(struct worker *w, int i)
 			return;
 		}
 		/* Read on until EAGAIN, even after a short read: it may have stopped at the urgent mark. */
+		c->active_ns = w->now;
 	}
 }
 
@@ -565,6 +642,25 @@ static void serve_again(struct worker *w)
 		if (end)
 			break;
 	}
+}
+
+/* Close the connections whose peer stopped draining, or that have been idle too long. */
+static void check_timeouts(struct worker *w)
+{
+	const struct server *s = w->srv;
+	int i = w->live_head;
+
+	while (i >= 0) {
+		struct conn *c = &s->conns[i];
+		int next = c->lnext;
+
+		if (s->write_ns && c->stuck_ns && w->now - c->stuck_ns >= s->write_ns)
+			conn_close(w, i, CLOSE_STUCK, 0);
+		else if (s->idle_ns && c->head == c->tail && !c->starved && w->now - c->active_ns >= s->idle_ns)
+			conn_close(w, i, CLOSE_IDLE, 0);
+		i = next;
+	}
+	w->next_tick = w->now + s->tick_ns;
 }
 
 /* A free slot of the table, or -1 when the server is full. */
@@ -614,6 +710,8 @@ static void accept_all(struct worker *w)
 		c->readable = c->eof = c->starved = c->again = false;
 		c->prev = c->next = c->again_next = -1;
 		c->head = c->tail = 0;
+		c->active_ns = w->now;
+		c->stuck_ns = 0;
 		c->lprev = -1;
 		c->lnext = w->live_head;
 		if (w->live_head >= 0)
@@ -633,16 +731,38 @@ static void accept_all(struct worker *w)
 	}
 }
 
+/* How long epoll_wait may sleep, in ms (-1: until an event). */
+static int wait_ms(const struct worker *w)
+{
+	const struct server *s = w->srv;
+	int ms = -1;
+
+	if (w->again_head >= 0)
+		return 0;
+	/* With other workers, buffers also come back on their threads: look again each ms. */
+	if (w->starved_head >= 0 && s->o.threads > 1)
+		ms = 1;
+	if (w->nlive > 0 && s->tick_ns) {
+		uint64_t left = w->next_tick > w->now ? w->next_tick - w->now : 0;
+		int t = (int)((left + MS - 1) / MS);
+
+		if (ms < 0 || t < ms)
+			ms = t;
+	}
+	return ms;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	struct server *s = w->srv;
 	struct epoll_event evs[MAX_EVENTS];
 	bool stop = false;
 
+	w->now = now_ns();
+	w->next_tick = w->now + s->tick_ns;
 	while (!stop) {
-		/* With other workers, buffers also come back on their threads: look again each ms. */
-		int timeout = w->again_head >= 0 ? 0 : w->starved_head >= 0 && w->srv->o.threads > 1 ? 1 : -1;
-		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, wait_ms(w));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -650,6 +770,7 @@ static void *worker_main(void *arg)
 			fprintf(stderr, "echo_server: epoll_wait: %s\n", strerror(errno));
 			break;
 		}
+		w->now = now_ns();
 		for (int e = 0; e < n; e++) {
 			uint64_t d = evs[e].data.u64;
 			struct conn *c;
@@ -664,7 +785,7 @@ static void *worker_main(void *arg)
 				continue;
 			}
 			i = (int)(uint32_t)d;
-			c = &w->srv->conns[i];
+			c = &s->conns[i];
 			if (c->fd < 0 || c->gen != (uint32_t)(d >> 32))
 				continue; /* closed earlier in this batch */
 			if (evs[e].events & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -675,6 +796,8 @@ static void *worker_main(void *arg)
 			serve_again(w);
 		if (w->starved_head >= 0 && (w->puts_since_retry || n == 0))
 			retry_starved(w);
+		if (s->tick_ns && w->now >= w->next_tick)
+			check_timeouts(w);
 		slots_release(w);
 	}
 	while (w->live_head >= 0)
@@ -685,7 +808,8 @@ static void *worker_main(void *arg)
 
 /* ---- setup ------------------------------------------------------------- */
 
-static int listen_socket(const char *addr, int port)
+/* A listener; its connections inherit @sockbuf (> 0) as SO_RCVBUF and SO_SNDBUF, set before listen(2). */
+static int listen_socket(const char *addr, int port, int sockbuf)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd, one = 1;
@@ -699,6 +823,8 @@ static int listen_socket(const char *addr, int port)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (sockbuf > 0 && (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sockbuf, sizeof(sockbuf)) < 0 ||
+			     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sockbuf, sizeof(sockbuf)) < 0)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1024) < 0) {
 		int err = -errno;
 
@@ -773,10 +899,32 @@ static int write_port_file(const char *path, int port)
 	return 0;
 }
 
+/* SIGUSR1: the state of the server while it runs. */
+static void snapshot(struct server *s, unsigned n)
+{
+	struct iobuf_set_stats st;
+	int live;
+
+	pthread_mutex_lock(&s->lock);
+	live = s->live;
+	pthread_mutex_unlock(&s->lock);
+	if (s->set && iobuf_set_stats(s->set, &st) == 0) {
+		const struct iobuf_pool_stats *t = &st.tier[s->o.tier];
+
+		printf("echo_server: snapshot %u: %d connections, in_use %" PRIu32 " free %" PRIu32 " cached %" PRIu32
+		       " of %" PRIu32 " buffers\n",
+		       n, live, t->in_use, t->free, t->cached, t->capacity);
+	} else {
+		printf("echo_server: snapshot %u: %d connections\n", n, live);
+	}
+	fflush(stdout);
+}
+
 /* Print what the workers did and the pool; returns 0 when every buffer is back. */
 static int report(struct server *s, int sig)
 {
-	uint64_t accepted = 0, refused = 0, errs = 0, bytes = 0, stalls = 0, put_errors = 0, mallocs = 0, frees = 0;
+	uint64_t accepted = 0, refused = 0, errs = 0, stuck = 0, idle = 0, bytes = 0, stalls = 0, put_errors = 0;
+	uint64_t mallocs = 0, frees = 0;
 	int rc = 0;
 
 	for (int t = 0; t < s->o.threads; t++) {
@@ -785,6 +933,8 @@ static int report(struct server *s, int sig)
 		accepted += w->accepted;
 		refused += w->refused;
 		errs += w->closed_err;
+		stuck += w->closed_stuck;
+		idle += w->closed_idle;
 		bytes += w->bytes;
 		stalls += w->stalls;
 		put_errors += w->put_errors;
@@ -795,7 +945,9 @@ static int report(struct server *s, int sig)
 	printf("echo_server: %" PRIu64 " connections, %" PRIu64 " bytes echoed, %" PRIu64
 	       " closed on error, %" PRIu64 " refused (server full)\n",
 	       accepted, bytes, errs, refused);
-	printf("echo_server: peak %d of %d connections\n", s->live_peak, s->nslots);
+	printf("echo_server: timeouts: %" PRIu64 " closed on the write timeout, %" PRIu64
+	       " closed idle; peak %d of %d connections\n",
+	       stuck, idle, s->live_peak, s->nslots);
 	if (s->o.use_malloc) {
 		printf("echo_server: malloc buffers: %" PRIu64 " allocated, %" PRIu64 " freed, %" PRIu64
 		       " outstanding\n",
@@ -835,15 +987,27 @@ int main(int argc, char **argv)
 	struct server s = {0};
 	sigset_t sigs;
 	int err = 0, sig = 0, rc;
+	uint64_t shortest;
 
 	parse_options(argc, argv, &s.o);
 	s.bufsize = IOBUF_TIER_SIZE(s.o.tier);
+	s.write_ns = (uint64_t)s.o.write_ms * MS;
+	s.idle_ns = (uint64_t)s.o.idle_ms * MS;
+	shortest = s.write_ns && (!s.idle_ns || s.write_ns < s.idle_ns) ? s.write_ns : s.idle_ns;
+	if (shortest) {
+		s.tick_ns = shortest / 8;
+		if (s.tick_ns < MS)
+			s.tick_ns = MS;
+		if (s.tick_ns > 1000 * MS)
+			s.tick_ns = 1000 * MS;
+	}
 
 	/* Signals are taken by sigwait() in main; workers never see them. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	if (!s.o.use_malloc) {
@@ -858,7 +1022,6 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-
 	err = table_init(&s);
 	s.w = calloc((size_t)s.o.threads, sizeof(*s.w));
 	if (err < 0 || !s.w) {
@@ -866,7 +1029,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (int t = 0; t < s.o.threads; t++) {
-		int lfd = listen_socket(s.o.bind_addr, t == 0 ? s.o.port : s.port);
+		int lfd = listen_socket(s.o.bind_addr, t == 0 ? s.o.port : s.port, s.o.sock_buffer);
 
 		if (lfd < 0) {
 			fprintf(stderr, "echo_server: listen on %s:%d: %s\n", s.o.bind_addr, t == 0 ? s.o.port : s.port,
@@ -887,10 +1050,12 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("echo_server: listening on %s:%d, %d worker%s, %s buffers of %zu B (%s), burst %d, queue %d\n",
-	       s.o.bind_addr, s.port, s.o.threads, s.o.threads > 1 ? "s" : "",
-	       s.o.use_malloc ? "malloc'd" : "pooled", s.bufsize,
-	       s.o.use_malloc ? "no limit" : iobuf_tier_name(s.o.tier), s.o.burst, QMAX);
+	printf("echo_server: listening on %s:%d, %d worker%s, %s buffers of %zu B (%s), burst %d\n", s.o.bind_addr,
+	       s.port, s.o.threads, s.o.threads > 1 ? "s" : "", s.o.use_malloc ? "malloc'd" : "pooled", s.bufsize,
+	       s.o.use_malloc ? "no limit" : iobuf_tier_name(s.o.tier), s.o.burst);
+	printf("echo_server: %d connections at most; each holds at most %d buffers (%zu KiB); write timeout %ld ms, "
+	       "idle timeout %ld ms (0: none)\n",
+	       s.nslots, s.o.conn_buffers, (size_t)s.o.conn_buffers * s.bufsize / 1024, s.o.write_ms, s.o.idle_ms);
 	fflush(stdout);
 	if (s.o.port_file && (err = write_port_file(s.o.port_file, s.port)) < 0) {
 		fprintf(stderr, "echo_server: %s: %s\n", s.o.port_file, strerror(-err));
@@ -904,8 +1069,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	while (sigwait(&sigs, &sig) != 0)
-		;
+	for (unsigned snapshots = 0;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig != SIGUSR1)
+			break;
+		snapshot(&s, ++snapshots);
+	}
 	for (int t = 0; t < s.o.threads; t++) {
 		uint64_t one = 1;
 

@@ -105,10 +105,11 @@ else
 	not_ok "default: no stop"
 fi
 
-# 3-6: a pool of 8 buffers; one connection's reader sleeps 2 s, so the
-# server's writes block, its queue holds every buffer and both connections
-# find the tier empty.  Nothing may be lost or spin.
-if start tiny --buffers 8 --burst 4; then
+# 3-6: a pool of 8 buffers that one connection may hold whole
+# (--conn-buffers 8; by default it would hold one); its reader sleeps 2 s,
+# so the server's writes block, its queue holds every buffer and both
+# connections find the tier empty.  Nothing may be lost or spin.
+if start tiny --buffers 8 --burst 4 --conn-buffers 8; then
 	($to socat -t 60 -T 60 - "TCP:127.0.0.1:$port" <"$tmp/in" 2>"$tmp/slow.err" | (sleep 2; cat >"$tmp/slow.out")) &
 	slow=$!
 	sleep 0.5
