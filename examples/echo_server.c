@@ -9,18 +9,20 @@
  *
  * Each worker thread runs its own edge-triggered epoll loop over
  * non-blocking sockets (one SO_REUSEPORT listener per worker); all workers
- * share one iobuf set, whose pools are lock-free.
+ * share one iobuf set, whose pools are lock-free, and each takes and puts
+ * its buffers through its own iobuf_cache.
  *
  * The data path of a connection:
- *   - iobuf_readv_pooled() scatters one readv(2) into up to --burst fresh
- *     buffers of the chosen tier and keeps the ones that received bytes;
+ *   - cache_readv() scatters one readv(2) into up to --burst fresh buffers
+ *     of the chosen tier, got through the worker's cache, and keeps the
+ *     ones that received bytes (iobuf_readv_pooled() does this on a set);
  *   - iobuf_iov_from_handles() describes those handles as the connection's
  *     output iovec queue;
  *   - iobuf_writev_full() writes the queue; after a short write the queue
  *     is already advanced (iobuf_iov_advance()) and the rest waits for
  *     EPOLLOUT;
- *   - every buffer is put back (iobuf_put()) the moment its last byte is
- *     written.
+ *   - every buffer is put back through the cache the moment its last byte
+ *     is written.
  * Nothing is allocated per connection or per read: the connection table is
  * allocated once at start (--threads x --conns slots), and the bytes live
  * in the pool.
@@ -58,7 +60,9 @@
  * connection stops reading and joins the worker's starved list; it is read
  * again after the worker has put buffers back (with several workers, also
  * every millisecond while the list is not empty, since buffers may come
- * back on another thread).  A starved connection is not idle.
+ * back on another thread, and a worker about to sleep flushes its cache
+ * so that its free buffers are not hidden from the others).  A starved
+ * connection is not idle.
  *
  * --malloc runs the same loop with malloc(3)/free(3) buffers of the same
  * size instead of the pool: the baseline that `make demo` compares with.
@@ -68,8 +72,9 @@
  * the workers run (the pool's statistics, the table's count).
  *
  * SIGINT or SIGTERM: the workers close every connection (putting its
- * buffers back), the server prints its counters and iobuf_set_stats_print(),
- * and exits 1 if any buffer is not back (in_use or cached != 0).
+ * buffers back) and destroy their caches, the server prints its counters
+ * and iobuf_set_stats_print(), and exits 1 if any buffer is not back
+ * (in_use or cached != 0).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -150,9 +155,10 @@ struct worker {
 	int id;
 	int epfd, lfd, stopfd;
 	pthread_t thread;
-	uint64_t now;       /* CLOCK_MONOTONIC ns, read after each epoll_wait */
-	uint64_t next_tick; /* when to look at the timeouts next */
-	int live_head;      /* this worker's connections */
+	struct iobuf_cache *cache; /* NULL with --malloc */
+	uint64_t now;              /* CLOCK_MONOTONIC ns, read after each epoll_wait */
+	uint64_t next_tick;        /* when to look at the timeouts next */
+	int live_head;             /* this worker's connections */
 	int nlive;
 	int starved_head, starved_tail;
 	int again_head, again_tail;
@@ -161,6 +167,7 @@ struct worker {
 	/* Counters, read by main after join. */
 	uint64_t accepted, refused, closed_err, closed_stuck, closed_idle, bytes, stalls, put_errors;
 	uint64_t mallocs, frees;
+	int cached_at_exit; /* free buffers its cache held when destroyed */
 };
 
 struct server {
@@ -186,7 +193,7 @@ static void usage(FILE *out)
 		     "  -p, --port N           TCP port on the loopback (0: any free port; default 0)\n"
 		     "  -b, --bind ADDR        IPv4 address to listen on (default 127.0.0.1)\n"
 		     "  -f, --port-file F      write the port there once listening\n"
-		     "  -t, --threads N        worker threads, each with its own epoll (default 1)\n"
+		     "  -t, --threads N        worker threads, each with its own epoll and cache (default 1)\n"
 		     "  -T, --tier NAME        tier of the read buffers, PICO..GIANT or 0..7 (default MEDIUM)\n"
 		     "  -n, --buffers N        buffers in that tier (default 4096)\n"
 		     "  -k, --burst K          buffers one readv fills at most, 1..64 (default 16)\n"
@@ -312,11 +319,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- buffers: the pool, or malloc with --malloc ------------------------- */
+/* ---- buffers: the pool through the worker's cache, or malloc with --malloc ---- */
 
 /* Give back @n buffers of @hs (handles, or malloc'd pointers). */
 static void bufs_release(struct worker *w, const uint64_t *hs, int n)
 {
+	int rc;
+
 	if (n <= 0)
 		return;
 	if (w->srv->o.use_malloc) {
@@ -325,15 +334,49 @@ static void bufs_release(struct worker *w, const uint64_t *hs, int n)
 		w->frees += (uint64_t)n;
 		return;
 	}
-	for (int i = 0; i < n; i++) {
-		int rc = iobuf_put(w->srv->set, hs[i]);
-
-		if (rc < 0) {
-			fprintf(stderr, "echo_server: iobuf_put: %s\n", strerror(-rc));
-			w->put_errors++;
-		}
+	rc = iobuf_cache_put_bulk(w->cache, hs, n);
+	if (rc < 0) {
+		fprintf(stderr, "echo_server: iobuf_cache_put_bulk: %s\n", strerror(-rc));
+		w->put_errors++;
 	}
 	w->puts_since_retry = true;
+}
+
+/*
+ * iobuf_readv_pooled() through the worker's cache: take up to @k buffers of
+ * the tier (as many as there are), read into them with one readv(2), keep
+ * in @hs and @iov the ones that received bytes (*@kept; the last one's
+ * iov_len trimmed to what it holds) and put the others back.
+ * Returns the bytes read, 0 at end of file, -ENOBUFS, or -errno of readv.
+ */
+static ssize_t cache_readv(struct worker *w, int fd, iobuf_handle_t *hs, struct iovec *iov, int k, int *kept)
+{
+	const struct server *s = w->srv;
+	int got = 0, keep;
+	ssize_t r;
+
+	*kept = 0;
+	if (iobuf_cache_get_bulk(w->cache, s->bufsize, hs, k) == 0)
+		got = k;
+	else
+		while (got < k && iobuf_cache_get(w->cache, s->bufsize, &hs[got]) == 0)
+			got++;
+	if (got == 0)
+		return -ENOBUFS;
+	/* Cannot fail: the handles are live and NULL lengths are their capacity. */
+	if (iobuf_iov_from_handles(s->set, hs, NULL, got, iov) != got)
+		abort();
+	do {
+		r = readv(fd, iov, got);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		r = -errno;
+	keep = r > 0 ? (int)(((size_t)r + s->bufsize - 1) / s->bufsize) : 0;
+	bufs_release(w, hs + keep, got - keep);
+	if (keep > 0)
+		iov[keep - 1].iov_len = (size_t)r - (size_t)(keep - 1) * s->bufsize;
+	*kept = keep;
+	return r;
 }
 
 /*
@@ -343,21 +386,12 @@ static void bufs_release(struct worker *w, const uint64_t *hs, int n)
 static ssize_t conn_read(struct worker *w, struct conn *c, int k)
 {
 	const struct server *s = w->srv;
-	size_t lens[IOBUF_READV_POOLED_MAX];
 	struct iovec *iov = &c->iov[c->tail];
 	int kept = 0;
 	ssize_t r;
 
 	if (!s->o.use_malloc) {
-		r = iobuf_readv_pooled(s->set, c->fd, s->o.tier, &c->h[c->tail], k, &kept);
-		if (r <= 0)
-			return r;
-		for (int i = 0; i < kept; i++)
-			lens[i] = s->bufsize;
-		lens[kept - 1] = (size_t)r - (size_t)(kept - 1) * s->bufsize;
-		/* Cannot fail: the handles are live and the lengths fit. */
-		if (iobuf_iov_from_handles(s->set, &c->h[c->tail], lens, kept, iov) != kept)
-			abort();
+		r = cache_readv(w, c->fd, &c->h[c->tail], iov, k, &kept);
 		c->tail += kept;
 		return r;
 	}
@@ -762,8 +796,15 @@ static void *worker_main(void *arg)
 	w->now = now_ns();
 	w->next_tick = w->now + s->tick_ns;
 	while (!stop) {
-		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, wait_ms(w));
+		int timeout = wait_ms(w), n;
 
+		n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout != 0 && w->cache && s->o.threads > 1 ? 0 : timeout);
+		if (n == 0 && timeout != 0 && w->cache && s->o.threads > 1) {
+			/* About to sleep: free buffers in our cache would be hidden from the other workers. */
+			if (iobuf_cache_count(w->cache, s->o.tier) > 0)
+				iobuf_cache_flush(w->cache);
+			n = epoll_wait(w->epfd, evs, MAX_EVENTS, timeout);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -803,6 +844,11 @@ static void *worker_main(void *arg)
 	while (w->live_head >= 0)
 		conn_close(w, w->live_head, CLOSE_DONE, 0);
 	slots_release(w);
+	/* Every buffer this worker cached goes back to the pool before main counts them. */
+	if (w->cache)
+		w->cached_at_exit = iobuf_cache_count(w->cache, s->o.tier);
+	iobuf_cache_destroy(w->cache);
+	w->cache = NULL;
 	return NULL;
 }
 
@@ -837,6 +883,7 @@ static int listen_socket(const char *addr, int port, int sockbuf)
 static int worker_init(struct server *s, struct worker *w, int id, int lfd)
 {
 	struct epoll_event ev;
+	int err = 0;
 
 	memset(w, 0, sizeof(*w));
 	w->srv = s;
@@ -848,6 +895,12 @@ static int worker_init(struct server *s, struct worker *w, int id, int lfd)
 	w->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->epfd < 0 || w->stopfd < 0)
 		return -errno;
+	if (!s->o.use_malloc) {
+		/* The worker's own cache: handed to its thread by pthread_create(), destroyed there. */
+		w->cache = iobuf_cache_create(s->set, NULL, &err);
+		if (!w->cache)
+			return err;
+	}
 	ev.events = EPOLLIN | EPOLLET;
 	ev.data.u64 = EV_LISTEN;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, lfd, &ev) < 0)
@@ -867,6 +920,7 @@ static void worker_fini(struct worker *w)
 		close(w->epfd);
 	if (w->stopfd >= 0)
 		close(w->stopfd);
+	iobuf_cache_destroy(w->cache);
 }
 
 /* The connection table: allocated once, here; nothing per connection later. */
@@ -925,7 +979,7 @@ static int report(struct server *s, int sig)
 {
 	uint64_t accepted = 0, refused = 0, errs = 0, stuck = 0, idle = 0, bytes = 0, stalls = 0, put_errors = 0;
 	uint64_t mallocs = 0, frees = 0;
-	int rc = 0;
+	int rc = 0, cached_at_exit = 0;
 
 	for (int t = 0; t < s->o.threads; t++) {
 		const struct worker *w = &s->w[t];
@@ -940,6 +994,7 @@ static int report(struct server *s, int sig)
 		put_errors += w->put_errors;
 		mallocs += w->mallocs;
 		frees += w->frees;
+		cached_at_exit += w->cached_at_exit;
 	}
 	printf("echo_server: stopped by %s\n", strsignal(sig));
 	printf("echo_server: %" PRIu64 " connections, %" PRIu64 " bytes echoed, %" PRIu64
@@ -964,6 +1019,8 @@ static int report(struct server *s, int sig)
 
 	printf("echo_server: backpressure: %" PRIu64 " reads stopped on an empty %s tier\n", stalls,
 	       iobuf_tier_name(s->o.tier));
+	printf("echo_server: %d worker cache%s destroyed before the count, giving back the %d free buffers held\n",
+	       s->o.threads, s->o.threads > 1 ? "s" : "", cached_at_exit);
 	fflush(stdout);
 	iobuf_set_stats_print(s->set, stdout);
 	iobuf_set_stats(s->set, &st);

@@ -7,7 +7,7 @@
 #   bound      non-readers hold their bound of buffers and no more, and
 #              little of the kernel's memory; beside them verified streams
 #              echo a fixed byte count (a large pool with 8, a pool of 64
-#              with one)
+#              with one); idle workers keep no buffers in their caches
 #   timeout    more non-readers than the pool can hold: the write timeout
 #              closes every one (never before it), the streams complete
 #   oob        bytes after TCP urgent data are echoed without the client
@@ -116,8 +116,8 @@ wait_line() {
 	done
 }
 
-# snapshot: SIGUSR1 to the server, and its answer: sets $live (connections)
-# and $in_use (buffers of the tier handed out).
+# snapshot: SIGUSR1 to the server, and its answer: sets $live (connections),
+# $in_use (buffers of the tier handed out) and $cached (free in caches).
 snapshot() {
 	snaps=$((snaps + 1))
 	kill -USR1 "$pid"
@@ -125,6 +125,7 @@ snapshot() {
 	line=$(grep "^echo_server: snapshot $snaps:" "$tmp/$name.server")
 	live=$(echo "$line" | sed -n 's/.*: \([0-9]*\) connections.*/\1/p')
 	in_use=$(echo "$line" | sed -n 's/.* in_use \([0-9]*\) .*/\1/p')
+	cached=$(echo "$line" | sed -n 's/.* cached \([0-9]*\) .*/\1/p')
 }
 
 # wait_state TEST SECONDS: snapshots until the shell test TEST (on $live,
@@ -171,12 +172,16 @@ if start bound --threads 2 --buffers 512 --write-timeout 600000; then
 	fi
 	$to "$client" --port "$port" --conns 4 --bytes 4000000 --duration 60 --quiet >"$tmp/bound.st" 2>&1
 	check $? "bound: 4 streams echo 4 MB each, verified, beside them" "$tmp/bound.st" "$tmp/bound.nr"
-	if snapshot && [ "$in_use" -eq 128 ] && [ "$live" -eq 8 ] && kill -0 $nr 2>/dev/null; then
-		ok "bound: the non-readers are still connected, still holding 128"
+	# Both workers now wait: before sleeping, each gives its cache's free buffers back.
+	if wait_state '[ "$cached" -eq 0 ]' 60 && [ "$in_use" -eq 128 ] && [ "$live" -eq 8 ] && kill -0 $nr 2>/dev/null
+	then
+		ok "bound: the non-readers are still connected, still holding 128; idle workers cache none"
 	else
-		not_ok "bound: ${live:-?} connections hold ${in_use:-?} buffers afterwards" "$tmp/bound.nr"
+		not_ok "bound: ${live:-?} connections hold ${in_use:-?} buffers afterwards, ${cached:-?} cached" \
+			"$tmp/bound.nr"
 	fi
-	stop bound '0 closed on the write timeout' 'each holds at most 16 buffers' '^MEDIUM +4096 +512 +512 +0 +0 '
+	stop bound '0 closed on the write timeout' 'each holds at most 16 buffers' \
+		'^echo_server: 2 worker caches destroyed before the count' '^MEDIUM +4096 +512 +512 +0 +0 '
 	wait $nr
 	# All a non-reader got in: the server's socket buffers (2 x 256 KiB each
 	# way, as the kernel counts them), its 16 buffers (64 KiB) and its own
