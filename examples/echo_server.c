@@ -72,9 +72,9 @@
  * the workers run (the pool's statistics, the table's count).
  *
  * SIGINT or SIGTERM: the workers close every connection (putting its
- * buffers back) and destroy their caches, the server prints its counters
- * and iobuf_set_stats_print(), and exits 1 if any buffer is not back
- * (in_use or cached != 0).
+ * buffers back) and destroy their caches, the server prints its counters,
+ * iobuf_set_stats_print() and its peak RSS, and exits 1 if any buffer is
+ * not back (in_use or cached != 0).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -93,6 +93,7 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -979,6 +980,7 @@ static int report(struct server *s, int sig)
 {
 	uint64_t accepted = 0, refused = 0, errs = 0, stuck = 0, idle = 0, bytes = 0, stalls = 0, put_errors = 0;
 	uint64_t mallocs = 0, frees = 0;
+	struct rusage ru;
 	int rc = 0, cached_at_exit = 0;
 
 	for (int t = 0; t < s->o.threads; t++) {
@@ -1003,6 +1005,8 @@ static int report(struct server *s, int sig)
 	printf("echo_server: timeouts: %" PRIu64 " closed on the write timeout, %" PRIu64
 	       " closed idle; peak %d of %d connections\n",
 	       stuck, idle, s->live_peak, s->nslots);
+	if (getrusage(RUSAGE_SELF, &ru) == 0)
+		printf("echo_server: peak RSS %ld KiB\n", ru.ru_maxrss);
 	if (s->o.use_malloc) {
 		printf("echo_server: malloc buffers: %" PRIu64 " allocated, %" PRIu64 " freed, %" PRIu64
 		       " outstanding\n",
@@ -1071,6 +1075,7 @@ int main(int argc, char **argv)
 		struct iobuf_set_config cfg;
 
 		iobuf_set_config_default(&cfg);
+		memset(cfg.capacity, 0, sizeof(cfg.capacity)); /* only the tier we read into */
 		cfg.capacity[s.o.tier] = s.o.buffers;
 		cfg.arena_flags = IOBUF_ARENA_PREFAULT | (s.o.huge ? IOBUF_ARENA_HUGE : 0);
 		s.set = iobuf_set_create(&cfg, &err);
@@ -1110,6 +1115,9 @@ int main(int argc, char **argv)
 	printf("echo_server: listening on %s:%d, %d worker%s, %s buffers of %zu B (%s), burst %d\n", s.o.bind_addr,
 	       s.port, s.o.threads, s.o.threads > 1 ? "s" : "", s.o.use_malloc ? "malloc'd" : "pooled", s.bufsize,
 	       s.o.use_malloc ? "no limit" : iobuf_tier_name(s.o.tier), s.o.burst);
+	if (!s.o.use_malloc)
+		printf("echo_server: pool: %" PRIu32 " buffers, %.1f MiB, reserved and prefaulted at start\n",
+		       s.o.buffers, (double)s.o.buffers * (double)s.bufsize / 1048576.0);
 	printf("echo_server: %d connections at most; each holds at most %d buffers (%zu KiB); write timeout %ld ms, "
 	       "idle timeout %ld ms (0: none)\n",
 	       s.nslots, s.o.conn_buffers, (size_t)s.o.conn_buffers * s.bufsize / 1024, s.o.write_ms, s.o.idle_ms);
