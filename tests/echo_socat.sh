@@ -92,7 +92,7 @@ echo_file() {
 	fi
 }
 
-echo "1..11"
+echo "1..13"
 head -c $((MB * 1000 * 1000)) /dev/urandom >"$tmp/in"
 head -c $((5 * 1000 * 1000)) /dev/urandom >"$tmp/in5"
 
@@ -105,10 +105,11 @@ else
 	not_ok "default: no stop"
 fi
 
-# 3-6: a pool of 8 buffers; one connection's reader sleeps 2 s, so the
-# server's writes block, its queue holds every buffer and both connections
-# find the tier empty.  Nothing may be lost or spin.
-if start tiny --buffers 8 --burst 4; then
+# 3-6: a pool of 8 buffers that one connection may hold whole
+# (--conn-buffers 8; by default it would hold one); its reader sleeps 2 s,
+# so the server's writes block, its queue holds every buffer and both
+# connections find the tier empty.  Nothing may be lost or spin.
+if start tiny --buffers 8 --burst 4 --conn-buffers 8; then
 	($to socat -t 60 -T 60 - "TCP:127.0.0.1:$port" <"$tmp/in" 2>"$tmp/slow.err" | (sleep 2; cat >"$tmp/slow.out")) &
 	slow=$!
 	sleep 0.5
@@ -162,7 +163,20 @@ else
 	not_ok "malloc: no stop"
 fi
 
-# 11: our own load client, briefly, against the default server.
+# 11-12: the same echo on io_uring (--uring); skipped where the kernel or the build lacks it (exit 77).
+if start uring --uring; then
+	echo_file uring "$tmp/in"
+	stop uring
+elif wait "$pid"; [ $? -eq 77 ]; then
+	n=$((n + 1)); echo "ok $n # SKIP uring: $(tail -1 "$tmp/uring.server")"
+	n=$((n + 1)); echo "ok $n # SKIP uring: no server"
+else
+	not_ok "uring: server did not start" "$tmp/uring.server"
+	not_ok "uring: no stop"
+fi
+pid=
+
+# 13: our own load client, briefly, against the default server.
 if start client; then
 	if $to "$client" --port "$port" --conns 8 --duration 2 --quiet >"$tmp/client.out" 2>&1; then
 		kill -TERM "$pid"
