@@ -65,6 +65,10 @@
  *       acquires them.  C2: the reclaimer's store of PARKED releases its
  *       writes (the emptied stack); the owner's CAS PARKED -> ACTIVE in
  *       iobuf_cache_unpark() acquires them.
+ *   W4  a look that came up short: lookers++ (an RMW) before the second
+ *       look, with the same fence; pairs with W1's put side: the look
+ *       finds the index, or the put sees the looker and bumps wake_seq
+ *       (a release), which the looker re-reads (acquire) after its look.
  */
 #include "config.h"
 
@@ -137,15 +141,18 @@ struct iobuf_pool {
 	 * written only when a get starts or stops waiting and when the
 	 * readiness fd is armed or fires.  want: waiting gets plus the armed
 	 * fd (caches give their buffers back while it is not 0); waiters:
-	 * gets asleep on the futex; armed: 1 while the fd waits for a put.
+	 * gets asleep on the futex; armed: 1 while the fd waits for a put;
+	 * lookers: gets taking a second look at a queue and depot that came
+	 * up short (settle()).
 	 */
 	alignas(IOBUF_CACHELINE) uint32_t want;
 	uint32_t waiters;
 	uint32_t armed;
+	uint32_t lookers;
 	int ready_fd; /* -1 until iobuf_pool_ready_fd() or the set's adoption */
 	bool ready_fd_owned;
 
-	/* The futex word: written by puts that wake, read by sleepers. */
+	/* The futex word: written by puts that wake, read by sleepers and lookers. */
 	alignas(IOBUF_CACHELINE) uint32_t wake_seq;
 
 	/* Moves when a get finds the pool empty: caches give back on their next slow call. */
@@ -486,6 +493,8 @@ static __attribute__((noinline)) void wake_slow(struct iobuf_pool *p)
 {
 	if (iobuf__load_32(&p->waiters) != 0)
 		iobuf__futex_bump_wake(&p->wake_seq); /* W1: the sleeper re-reads wake_seq */
+	else if (iobuf__load_32(&p->lookers) != 0)
+		iobuf__faa_32_acqrel(&p->wake_seq, 1); /* W4: the looker re-reads wake_seq (release: what we gave) */
 	if (iobuf__load_32(&p->armed) != 0 && iobuf__fas_32(&p->armed, 0) != 0) {
 		uint64_t one = 1;
 
@@ -499,9 +508,15 @@ static __attribute__((noinline)) void wake_slow(struct iobuf_pool *p)
 
 static inline void wake_sleepers(struct iobuf_pool *p)
 {
-	/* W1: pairs with W1 in iobuf_pool_get_wait() and W2 in arm_ready(); the enqueue's RMW comes first. */
+	uint32_t asked;
+
+	/*
+	 * W1: pairs with W1 in iobuf_pool_get_wait(), W2 in arm_ready() and
+	 * W4 in settle(); the enqueue's RMW comes first.
+	 */
 	iobuf__fence_rmw_load();
-	if (IOBUF_UNLIKELY((iobuf__load_32(&p->waiters) | iobuf__load_32(&p->armed)) != 0))
+	asked = iobuf__load_32(&p->waiters) | iobuf__load_32(&p->armed) | iobuf__load_32(&p->lookers);
+	if (IOBUF_UNLIKELY(asked != 0))
 		wake_slow(p);
 }
 
@@ -757,8 +772,8 @@ static int depot_drain(struct iobuf_pool *p, uint32_t *out, int want)
 	return keep;
 }
 
-/* Up to @max (>= 1) free indices into @out from the queue, then the depot. */
-static int take_free(struct iobuf_pool *p, uint32_t *out, int max)
+/* One look: up to @max (>= 1) free indices into @out from the queue, then the depot. */
+static int look(struct iobuf_pool *p, uint32_t *out, int max)
 {
 	int got = iobuf_scq_dequeue_burst(p->free, out, max);
 
@@ -769,6 +784,50 @@ static int take_free(struct iobuf_pool *p, uint32_t *out, int max)
 			break;
 		got += d;
 	}
+	return got;
+}
+
+/*
+ * A look came up short.  It read the queue and the depot one after the
+ * other, so buffers that another thread moved from the one not yet read
+ * to the one already read (a cached get refilled from the depot, then an
+ * uncached put; an uncached get, then a cached flush) escaped it, as many
+ * as that thread moved meanwhile, were it preempted between the two.  So
+ * look again, counted in lookers, until a look that no give completed
+ * during comes up short too: only then are the buffers missed those of
+ * gives still in flight.  Returns what the looks found (up to @max).
+ * Lock-free: each further look follows another thread's give.
+ */
+static __attribute__((noinline, cold)) int settle(struct iobuf_pool *p, uint32_t *out, int max)
+{
+	int got = 0;
+
+	/*
+	 * W4: pairs with W1 in wake_sleepers(): lookers (an RMW) before our
+	 * looks, a give's enqueue (an RMW) before its load of lookers; so
+	 * our look finds what it gave, or it sees us and bumps wake_seq.
+	 */
+	iobuf__faa_32_acqrel(&p->lookers, 1);
+	iobuf__fence_rmw_load();
+	for (;;) {
+		/* W4: acquire pairs with the give's release bump: a give seen here is seen by the look. */
+		uint32_t seq = iobuf__load_32_acq(&p->wake_seq);
+
+		got += look(p, out + got, max - got);
+		if (got == max || iobuf__load_32_acq(&p->wake_seq) == seq)
+			break;
+	}
+	iobuf__faa_32(&p->lookers, (uint32_t)-1);
+	return got;
+}
+
+/* Up to @max (>= 1) free indices into @out from the queue, then the depot; short only when settled. */
+static int take_free(struct iobuf_pool *p, uint32_t *out, int max)
+{
+	int got = look(p, out, max);
+
+	if (IOBUF_UNLIKELY(got < max))
+		got += settle(p, out + got, max - got);
 	return got;
 }
 
