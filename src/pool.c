@@ -772,10 +772,20 @@ static int depot_drain(struct iobuf_pool *p, uint32_t *out, int want)
 	return keep;
 }
 
+#ifdef IOBUF_POOL_STEPS
+void (*iobuf__pool_step_hook)(struct iobuf_pool *pool);
+#define POOL_STEP(p) (iobuf__pool_step_hook ? iobuf__pool_step_hook(p) : (void)0)
+#else
+#define POOL_STEP(p) ((void)0)
+#endif
+
 /* One look: up to @max (>= 1) free indices into @out from the queue, then the depot. */
 static int look(struct iobuf_pool *p, uint32_t *out, int max)
 {
 	int got = iobuf_scq_dequeue_burst(p->free, out, max);
+
+	if (got < max)
+		POOL_STEP(p); /* tests: between the queue and the depot (W4) */
 
 	while (got < max && p->mag) {
 		int d = depot_drain(p, out + got, max - got);

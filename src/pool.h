@@ -35,6 +35,15 @@ const struct iobuf_pool_shape *iobuf__pool_shape(const struct iobuf_pool *pool);
 /* Indices per depot magazine; 0 when the pool has no depot (too small). */
 uint32_t iobuf__pool_magazine(const struct iobuf_pool *pool);
 
+#ifdef IOBUF_POOL_STEPS
+/*
+ * Test hook, compiled in only when pool.c is built with -DIOBUF_POOL_STEPS
+ * (tests/unit/test_pool_steps.c): called by a get whose look found the
+ * free queue short, before it looks at the depot.
+ */
+extern void (*iobuf__pool_step_hook)(struct iobuf_pool *pool);
+#endif
+
 /* The pool's free-index queue (tests). */
 struct iobuf_scq *iobuf__pool_scq(struct iobuf_pool *pool);
 
