@@ -45,19 +45,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	shift
-	for f in "$@"; do
-		[ -f "$f" ] && sed 's/^/# /' "$f" | tail -30
-	done
-}
+# ok, not_ok: the TAP lines every shell test shares.
+. "$(dirname "$0")/common/tap.sh"
 # check COND-EXIT-STATUS NAME FILES...: ok when the previous command succeeded.
 check() {
 	rc=$1

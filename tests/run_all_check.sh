@@ -27,15 +27,10 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/iobuf-runall.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
-n=0
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {
-	n=$((n + 1))
-	echo "not ok $n - $1"
-	[ -f "$tmp/out" ] && sed 's/^/# /' "$tmp/out" | head -20
+# ok, not_ok: the TAP lines every shell test shares; a failure here shows the command's output.
+. "$(dirname "$0")/common/tap.sh"
+fail() {
+	not_ok "$1" "$tmp/out"
 }
 # expect RC PATTERN DESCRIPTION -- COMMAND...: COMMAND exits RC and prints a line matching PATTERN.
 expect() {
@@ -46,7 +41,7 @@ expect() {
 	if [ "$rc" -eq "$want" ] && grep -Eq -- "$pattern" "$tmp/out"; then
 		ok "$what"
 	else
-		not_ok "$what (exit $rc, wanted $want and /$pattern/)"
+		fail "$what (exit $rc, wanted $want and /$pattern/)"
 	fi
 }
 
@@ -103,7 +98,7 @@ EOF
 			"exports_check fails when a symbol's version is not its node's" -- \
 			sh "$exports" "$tmp/good.so" "$tmp/renamed.map"
 	else
-		not_ok "build the test libraries with $cc -shared"
+		fail "build the test libraries with $cc -shared"
 	fi
 else
 	ok "exports_check # SKIP no C compiler ($cc) or nm"
