@@ -54,25 +54,9 @@ check() {
 	if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi
 }
 
-# start NAME [OPTIONS...]: start a server, set $port.
-start() {
-	name=$1
-	shift
-	snaps=0
-	rm -f "$tmp/port"
-	"$server" --port 0 --port-file "$tmp/port" --quiet "$@" >"$tmp/$name.server" 2>&1 &
-	pid=$!
-	i=0
-	while [ ! -s "$tmp/port" ]; do
-		if ! kill -0 "$pid" 2>/dev/null || [ $i -ge 600 ]; then
-			port=
-			return 1
-		fi
-		sleep 0.05
-		i=$((i + 1))
-	done
-	port=$(cat "$tmp/port")
-}
+# start NAME [OPTIONS...]: tests/common/server.sh.
+server_opts=--quiet
+. "$(dirname "$0")/common/server.sh"
 
 # stop NAME [REGEX...]: SIGTERM, exit status 0, every buffer back, and each
 # REGEX found in the server's report.

@@ -38,24 +38,8 @@ trap cleanup EXIT
 # ok, not_ok: the TAP lines every shell test shares.
 . "$(dirname "$0")/common/tap.sh"
 
-# start NAME [OPTIONS...]: start a server, set $port.
-start() {
-	name=$1
-	shift
-	rm -f "$tmp/port"
-	"$server" --port 0 --port-file "$tmp/port" "$@" >"$tmp/$name.server" 2>&1 &
-	pid=$!
-	i=0
-	while [ ! -s "$tmp/port" ]; do
-		if ! kill -0 "$pid" 2>/dev/null || [ $i -ge 200 ]; then
-			port=
-			return 1
-		fi
-		sleep 0.05
-		i=$((i + 1))
-	done
-	port=$(cat "$tmp/port")
-}
+# start NAME [OPTIONS...]: tests/common/server.sh.
+. "$(dirname "$0")/common/server.sh"
 
 # stop NAME: SIGTERM, exit status 0 and every buffer back.
 stop() {

@@ -91,6 +91,22 @@ static struct io_uring_cqe *next_cqe(struct io_uring *r)
 	return cqe;
 }
 
+/* After the peer closed: reap the multishot receive's last completions (no data), up to its final one. */
+static void reap_recv(struct io_uring *r, struct iobuf_uring_bufring *b)
+{
+	for (;;) {
+		struct io_uring_cqe *cqe = next_cqe(r);
+		iobuf_handle_t h;
+		int n = iobuf_uring_bufring_take(b, cqe, &h);
+		unsigned flags = cqe->flags;
+
+		io_uring_cqe_seen(r, cqe);
+		assert_true(n <= 0);
+		if (!(flags & IORING_CQE_F_MORE))
+			break;
+	}
+}
+
 static struct iobuf_pool *make_pool(size_t size, uint32_t cap)
 {
 	struct iobuf_pool_config cfg = {.buf_size = size, .capacity = cap, .tag = 2};
@@ -568,19 +584,8 @@ static void test_dry_and_recover(void **state)
 	assert_int_equal(got, total);
 	/* Cancel the receive (if armed) and reap it before the destroy. */
 	close(fds[1]);
-	if (armed) {
-		for (;;) {
-			struct io_uring_cqe *cqe = next_cqe(&r);
-			iobuf_handle_t h;
-			int n = iobuf_uring_bufring_take(b, cqe, &h);
-			unsigned flags = cqe->flags;
-
-			io_uring_cqe_seen(&r, cqe);
-			assert_true(n <= 0);
-			if (!(flags & IORING_CQE_F_MORE))
-				break;
-		}
-	}
+	if (armed)
+		reap_recv(&r, b);
 	iobuf_uring_bufring_destroy(b);
 	assert_all_back(p);
 	close(fds[0]);
@@ -683,19 +688,8 @@ static void test_out_of_order_puts(void **state)
 	print_message("# buffer ids came back out of order %d times\n", descents);
 	assert_true(descents > 0);
 	close(fds[1]);
-	if (armed) {
-		for (;;) {
-			struct io_uring_cqe *cqe = next_cqe(&r);
-			iobuf_handle_t h;
-			int n = iobuf_uring_bufring_take(b, cqe, &h);
-			unsigned flags = cqe->flags;
-
-			io_uring_cqe_seen(&r, cqe);
-			assert_true(n <= 0);
-			if (!(flags & IORING_CQE_F_MORE))
-				break;
-		}
-	}
+	if (armed)
+		reap_recv(&r, b);
 	iobuf_uring_bufring_destroy(b);
 	iobuf_cache_destroy(c);
 	assert_int_equal(iobuf_set_stats(set, &ss), 0);
