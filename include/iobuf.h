@@ -18,5 +18,6 @@
 #include <iobuf/cache.h>
 #include <iobuf/ring.h>
 #include <iobuf/ring_bcast.h>
+#include <iobuf/slice.h>
 
 #endif /* IOBUF_H */
