@@ -109,14 +109,18 @@ void iobuf__pool_flush(struct iobuf_pool *pool, const uint32_t *idx, int n);
 /* take: the caller holds free index @idx; hand it out (the slot turns odd). */
 iobuf_handle_t iobuf__pool_take(struct iobuf_pool *pool, uint32_t idx);
 
+/* What a release returns when it dropped one of several holders: the buffer stays held, nothing is freed. */
+#define IOBUF__POOL_KEPT ((int)IOBUF_POOL_MAX_CAPACITY)
+
 /*
- * release: check @h and free its slot without putting the index anywhere:
- * the caller then holds a free index.  Returns the index (>= 0), or the
- * refusal of iobuf_pool_put() (counted).
+ * release: check @h and drop one holder; when it was the last, free its
+ * slot without putting the index anywhere: the caller then holds a free
+ * index.  Returns the index (>= 0), IOBUF__POOL_KEPT, or the refusal of
+ * iobuf_pool_put() (counted).
  */
 int iobuf__pool_release(struct iobuf_pool *pool, iobuf_handle_t h);
 
-/* The same for a raw index: 0, or the refusal of iobuf_pool_put_index() (counted). */
+/* The same for a raw index: the index, IOBUF__POOL_KEPT, or the refusal of iobuf_pool_put_index() (counted). */
 int iobuf__pool_release_index(struct iobuf_pool *pool, uint32_t idx);
 
 /*
