@@ -409,8 +409,12 @@ ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_
 	if (check_active(c) < 0)
 		return -EBUSY;
 	size = iobuf_pool_buf_size(p);
-	while (got < k && iobuf_cache_get(c, size, &hs[got]) == 0)
-		got++;
+	/* All @k off the stack at once when it has them; else one by one, as many as there are. */
+	if (iobuf_cache_get_bulk(c, size, hs, k) == 0)
+		got = k;
+	else
+		while (got < k && iobuf_cache_get(c, size, &hs[got]) == 0)
+			got++;
 	if (got == 0)
 		return -ENOBUFS;
 	r = iobuf__readv_fresh(fd, p, hs, got, size, &keep);
