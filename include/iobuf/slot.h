@@ -131,14 +131,18 @@ static inline bool iobuf__gen_fast(uint32_t gen)
 /* ---- the slot word -------------------------------------------------------- */
 
 /*
- * A slot word is 64 bits: the generation in the low half, and in the high
- * half the holders beyond the first (0 while one owner holds the buffer,
- * and always 0 while it is free).  A put of a buffer that was never
- * shared is then the one compare-and-swap from the bare generation.
+ * A slot word is 64 bits: the generation in the low half; in bits 32..62
+ * the holders beyond the first (0 while one owner holds the buffer); bit
+ * 63 set while the hand-out is charged to an account (iobuf/account.h).
+ * The high half is always 0 while the buffer is free.  A put of a buffer
+ * that was never shared nor charged is then the one compare-and-swap from
+ * the bare generation; the others go out of line.
  */
 typedef uint64_t iobuf__slot_t;
 
 #define IOBUF__SLOT_HOLDER (UINT64_C(1) << 32)
+#define IOBUF__SLOT_CHARGED (UINT64_C(1) << 63)
+#define IOBUF__SLOT_EXTRA (IOBUF__SLOT_CHARGED - IOBUF__SLOT_HOLDER) /* the holders' bits */
 
 static inline uint32_t iobuf__slot_gen(iobuf__slot_t w)
 {
@@ -148,7 +152,7 @@ static inline uint32_t iobuf__slot_gen(iobuf__slot_t w)
 /* The holders of a held slot holding @w (1 for a single owner). */
 static inline uint32_t iobuf__slot_holders(iobuf__slot_t w)
 {
-	return (uint32_t)(w >> 32) + 1;
+	return (uint32_t)((w & IOBUF__SLOT_EXTRA) >> 32) + 1;
 }
 
 /*
@@ -181,11 +185,14 @@ static inline int iobuf__slot_refusal(uint32_t now, uint32_t gen)
 
 /* What a release returns when it dropped a holder and others still hold the buffer. */
 #define IOBUF__SLOT_SHARED 1
+/* What the last holder's release returns when the hand-out was charged to an account. */
+#define IOBUF__SLOT_CHARGED_FREE 2
 
 /*
  * A release of @gen found the slot holding @now, not the bare generation:
  * drop one of several holders (the buffer stays held: IOBUF__SLOT_SHARED),
- * or, once the others have gone, release it (0), or be refused.
+ * or, once the others have gone, release it (0, or IOBUF__SLOT_CHARGED_FREE
+ * when it was charged: the caller credits the account), or be refused.
  * H1: release, pairs with A2 in the last holder's release below (the
  * bytes a holder wrote, or read, come before the buffer goes free).
  */
@@ -194,11 +201,11 @@ static inline int iobuf__slot_release_shared(iobuf__slot_t *slot, uint32_t gen, 
 	for (;;) {
 		if (iobuf__slot_gen(now) != gen)
 			return iobuf__slot_refusal(iobuf__slot_gen(now), gen);
-		if (now == (iobuf__slot_t)gen) {
-			/* A2: acquire, pairs with H1: every other holder's drop came first. */
+		if ((now & IOBUF__SLOT_EXTRA) == 0) {
+			/* A2: acquire, pairs with H1 (every other holder's drop came first) and T1 (the charge). */
 			if (__atomic_compare_exchange_n(slot, &now, (iobuf__slot_t)(gen + 1), false, __ATOMIC_ACQUIRE,
 							__ATOMIC_RELAXED))
-				return 0;
+				return (now & IOBUF__SLOT_CHARGED) ? IOBUF__SLOT_CHARGED_FREE : 0;
 			continue;
 		}
 		if (__atomic_compare_exchange_n(slot, &now, now - IOBUF__SLOT_HOLDER, false, __ATOMIC_RELEASE,
@@ -209,7 +216,8 @@ static inline int iobuf__slot_release_shared(iobuf__slot_t *slot, uint32_t gen, 
 
 /*
  * release: one holder of @gen (odd) puts it.  The last holder's release
- * moves the slot to @gen + 1 and returns 0; another holder's drops its
+ * moves the slot to @gen + 1 and returns 0 (IOBUF__SLOT_CHARGED_FREE for
+ * a charged hand-out); another holder's drops its
  * count and returns IOBUF__SLOT_SHARED; a refusal returns -EALREADY or
  * -ESTALE (nothing written).  For a single owner, one CAS: the bytes
  * travel on with the index (P1, M1); its acquire (A2) orders the drops of
@@ -257,7 +265,7 @@ static inline bool iobuf__slot_release_single_unsafe(iobuf__slot_t *slot, uint32
 
 /*
  * hold: a holder of @gen adds one.  Returns 0; -EOVERFLOW at
- * IOBUF_HOLDERS_MAX holders; the refusal of a release when @gen is not
+ * IOBUF_HOLDERS_MAX holders (the holders' bits hold one less); the refusal of a release when @gen is not
  * the generation the slot holds (the buffer was put by its last holder,
  * or handed out again).  An add racing the last put either comes first
  * (that put then only drops a holder) or is refused.  Orders nothing: the
@@ -270,7 +278,7 @@ static inline int iobuf__slot_hold(iobuf__slot_t *slot, uint32_t gen, uint32_t a
 	for (;;) {
 		if (iobuf__slot_gen(now) != gen || !(gen & 1))
 			return iobuf__slot_refusal(iobuf__slot_gen(now), gen);
-		if (iobuf__slot_holders(now) > UINT32_C(0x7fffffff) - add)
+		if (add > UINT32_C(0x7fffffff) || iobuf__slot_holders(now) > UINT32_C(0x7fffffff) - add)
 			return -EOVERFLOW;
 		if (__atomic_compare_exchange_n(slot, &now, now + (iobuf__slot_t)add * IOBUF__SLOT_HOLDER, false,
 						__ATOMIC_RELAXED, __ATOMIC_RELAXED))
@@ -280,7 +288,8 @@ static inline int iobuf__slot_hold(iobuf__slot_t *slot, uint32_t gen, uint32_t a
 
 /*
  * release by raw index: one holder of whatever odd generation the slot
- * holds.  Returns 0 (the buffer is free now) or IOBUF__SLOT_SHARED, with
+ * holds.  Returns 0 or IOBUF__SLOT_CHARGED_FREE (the buffer is free
+ * now) or IOBUF__SLOT_SHARED, with
  * the generation in *@gen; -EALREADY when the buffer is free.
  */
 static inline int iobuf__slot_release_any(iobuf__slot_t *slot, uint32_t *gen)
@@ -308,11 +317,21 @@ static inline bool iobuf__slot_release_held(iobuf__slot_t *slot, uint32_t *gen)
 {
 	iobuf__slot_t now = iobuf__slot_load(slot);
 
-	if (!iobuf__gen_fast((uint32_t)now) || (now >> 32) != 0 ||
+	if (!iobuf__gen_fast((uint32_t)now) || (now >> 32) != 0 || /* shared or charged: out of line */
 	    !__atomic_compare_exchange_n(slot, &now, now + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) /* A2 */
 		return false;
 	*gen = (uint32_t)now;
 	return true;
+}
+
+/*
+ * charge: the only holder of @gen, just after its get, marks the hand-out
+ * charged (the account is stored first).  T1: release, pairs with A2 in
+ * the last holder's release, which then reads the account.
+ */
+static inline void iobuf__slot_charge(iobuf__slot_t *slot)
+{
+	__atomic_fetch_or(slot, IOBUF__SLOT_CHARGED, __ATOMIC_RELEASE);
 }
 
 /* True when @h is a live handle of a slot holding @now. */

@@ -127,6 +127,9 @@ static void test_hold_overflow(void **state)
 	assert_int_equal(iobuf_pool_get(p, &h), 0);
 	w = &shape->slot[iobuf_handle_index(h)];
 	assert_int_equal(iobuf_pool_hold(p, h, IOBUF_HOLDERS_MAX), -EOVERFLOW);
+	assert_int_equal(iobuf_pool_hold(p, h, UINT32_C(0x80000000)), -EOVERFLOW); /* no wrap of the limit */
+	assert_int_equal(iobuf_pool_hold(p, h, UINT32_MAX), -EOVERFLOW);
+	assert_int_equal(iobuf_pool_holders(p, h), 1);
 	assert_int_equal(iobuf_pool_hold(p, h, IOBUF_HOLDERS_MAX - 2), 0);
 	assert_int_equal(iobuf_pool_holders(p, h), (int)IOBUF_HOLDERS_MAX - 1);
 	assert_int_equal(iobuf_pool_hold(p, h, 2), -EOVERFLOW);
