@@ -16,6 +16,7 @@
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
 #include <iobuf/cache.h>
+#include <iobuf/account.h>
 #include <iobuf/ring.h>
 #include <iobuf/ring_bcast.h>
 #include <iobuf/slice.h>

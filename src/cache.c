@@ -36,6 +36,7 @@
 #include <iobuf/cache.h>
 #include <iobuf/iov.h>
 
+#include "account.h"
 #include "atomic.h"
 #include "iov.h"
 #include "pool.h"
@@ -391,6 +392,16 @@ int iobuf_cache_count(const struct iobuf_cache *c, int tier)
 	if (check_active(c) < 0)
 		return -EBUSY;
 	return (int)count(c, tier);
+}
+
+bool iobuf__cache_of_set(const struct iobuf_cache *c, const struct iobuf_set *set)
+{
+	if (c->one_size)
+		return false;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		if (pool_of(c, t) != iobuf_set_pool(set, t))
+			return false;
+	return true;
 }
 
 ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_slice *s, int k, int *kept)

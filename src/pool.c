@@ -88,6 +88,7 @@
 #include <iobuf/scq.h>
 #include <iobuf/slice.h>
 
+#include "account.h"
 #include "atomic.h"
 #include "pool.h"
 #include "scq.h"
@@ -118,6 +119,7 @@ struct iobuf_pool {
 	struct iobuf_pool_shape shape; /* first: read by iobuf_pool_index_buf() */
 	uint32_t gen_base;             /* every slot's first generation */
 	uint32_t *wraps;               /* per slot: times its generation wrapped */
+	struct iobuf_account **acct;   /* a set's pool, per slot: the account a charged hand-out credits */
 	struct iobuf_scq *free;
 	struct iobuf_arena arena;
 	bool valgrind;
@@ -255,6 +257,7 @@ static void pool_free(struct iobuf_pool *p)
 	free(p->shape.slot);
 	free(p->shape.len);
 	free(p->wraps);
+	free(p->acct);
 	if (p->ready_fd_owned)
 		close(p->ready_fd);
 	pthread_mutex_destroy(&p->lock);
@@ -324,6 +327,13 @@ static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set
 	for (uint32_t i = 0; p->shape.len && i < cfg->capacity; i++)
 		p->shape.len[i] = (uint64_t)p->gen_base << 32;
 	p->wraps = calloc(cfg->capacity, sizeof(uint32_t));
+	if (set && p->wraps) {
+		p->acct = calloc(cfg->capacity, sizeof(*p->acct));
+		if (!p->acct) {
+			rc = -ENOMEM;
+			goto fail_free;
+		}
+	}
 	p->free = iobuf__scq_create_at(cfg->capacity, true, scq_start, &rc);
 	if (!p->wraps || !p->shape.len || !p->free) {
 		rc = p->free ? -ENOMEM : rc;
@@ -453,6 +463,19 @@ static __attribute__((noinline, cold)) int stale_or_foreign(const struct iobuf_p
 	return -ESTALE;
 }
 
+/*
+ * The last put of a charged hand-out of @idx: credit its account.  We
+ * hold the free index (no get can take it and charge it again), and A2 in
+ * the release acquired the charge (T1).
+ */
+static __attribute__((noinline)) void credit(struct iobuf_pool *p, uint32_t idx)
+{
+	struct iobuf_account *a = __atomic_load_n(&p->acct[idx], __ATOMIC_RELAXED);
+
+	__atomic_store_n(&p->acct[idx], NULL, __ATOMIC_RELAXED);
+	iobuf__account_credit(a, iobuf_handle_tag(p->shape.stamp), p->shape.buf_size);
+}
+
 static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 {
 	uint32_t idx = iobuf__handle_index_for(h, p->shape.stamp), gen = iobuf_handle_generation(h);
@@ -462,8 +485,13 @@ static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 	if (IOBUF_UNLIKELY(idx >= p->shape.capacity || !(gen & 1)))
 		return refuse(p, -EINVAL);
 	rc = iobuf__slot_release(&p->shape.slot[idx], gen);
-	if (IOBUF_UNLIKELY(rc != 0))
-		return rc > 0 ? IOBUF__POOL_KEPT : refuse(p, rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc);
+	if (IOBUF_UNLIKELY(rc != 0)) {
+		if (rc < 0)
+			return refuse(p, rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc);
+		if (rc == IOBUF__SLOT_SHARED)
+			return IOBUF__POOL_KEPT;
+		credit(p, idx);
+	}
 	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
 		note_wrap(p, idx);
 	mark_free(p, idx);
@@ -483,8 +511,13 @@ static inline int release_index(struct iobuf_pool *p, uint32_t idx)
 	if (IOBUF_UNLIKELY(idx >= p->shape.capacity))
 		return refuse(p, -EINVAL);
 	rc = iobuf__slot_release_any(&p->shape.slot[idx], &gen);
-	if (IOBUF_UNLIKELY(rc != 0))
-		return rc > 0 ? IOBUF__POOL_KEPT : refuse(p, -EALREADY);
+	if (IOBUF_UNLIKELY(rc != 0)) {
+		if (rc < 0)
+			return refuse(p, -EALREADY);
+		if (rc == IOBUF__SLOT_SHARED)
+			return IOBUF__POOL_KEPT;
+		credit(p, idx);
+	}
 	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
 		note_wrap(p, idx);
 	mark_free(p, idx);
@@ -588,6 +621,32 @@ int iobuf_pool_setlen(struct iobuf_pool *p, iobuf_handle_t h, size_t len)
 	if (len > p->shape.buf_size || len > UINT32_MAX)
 		return -EMSGSIZE;
 	return store_len(p, idx, iobuf_handle_generation(h), (uint32_t)len);
+}
+
+/* ---- accounts (iobuf/account.h) --------------------------------------------- */
+
+int iobuf__pool_charge(struct iobuf_pool *p, iobuf_handle_t h, struct iobuf_account *a)
+{
+	uint32_t idx = iobuf__handle_index_for(h, p->shape.stamp);
+
+	if (!p->acct || idx >= p->shape.capacity)
+		return -EINVAL;
+	__atomic_store_n(&p->acct[idx], a, __ATOMIC_RELAXED);
+	iobuf__slot_charge(&p->shape.slot[idx]); /* T1 */
+	return 0;
+}
+
+struct iobuf_account *iobuf__pool_account_of(const struct iobuf_pool *p, iobuf_handle_t h)
+{
+	uint32_t idx;
+	iobuf__slot_t w;
+
+	if (held_index(p, h, &idx) < 0 || !p->acct)
+		return NULL;
+	w = iobuf__slot_load(&p->shape.slot[idx]);
+	if (!iobuf__slot_live(w, h) || !(w & IOBUF__SLOT_CHARGED))
+		return NULL;
+	return __atomic_load_n(&p->acct[idx], __ATOMIC_RELAXED);
 }
 
 /* ---- the free queue, sleeping gets and the readiness fd -------------------- */

@@ -109,6 +109,18 @@ void iobuf__pool_flush(struct iobuf_pool *pool, const uint32_t *idx, int n);
 /* take: the caller holds free index @idx; hand it out (the slot turns odd). */
 iobuf_handle_t iobuf__pool_take(struct iobuf_pool *pool, uint32_t idx);
 
+struct iobuf_account;
+
+/*
+ * Charge the hand-out @h, just taken by the caller (its only holder), to
+ * @acct: the last put credits it (iobuf__account_credit()).  Returns 0, or
+ * -EINVAL for a pool outside a set or an index out of range.
+ */
+int iobuf__pool_charge(struct iobuf_pool *pool, iobuf_handle_t h, struct iobuf_account *acct);
+
+/* The account live handle @h is charged to, or NULL. */
+struct iobuf_account *iobuf__pool_account_of(const struct iobuf_pool *pool, iobuf_handle_t h);
+
 /* What a release returns when it dropped one of several holders: the buffer stays held, nothing is freed. */
 #define IOBUF__POOL_KEPT ((int)IOBUF_POOL_MAX_CAPACITY)
 
