@@ -20,5 +20,6 @@
 #include <iobuf/ring.h>
 #include <iobuf/ring_bcast.h>
 #include <iobuf/slice.h>
+#include <iobuf/kind.h>
 
 #endif /* IOBUF_H */

@@ -120,6 +120,7 @@ struct iobuf_pool {
 	uint32_t gen_base;             /* every slot's first generation */
 	uint32_t *wraps;               /* per slot: times its generation wrapped */
 	struct iobuf_account **acct;   /* a set's pool, per slot: the account a charged hand-out credits */
+	uint64_t *kind;                /* a set's pool, per slot: (generation << 32) | content kind, as shape.len */
 	struct iobuf_scq *free;
 	struct iobuf_arena arena;
 	bool valgrind;
@@ -258,6 +259,7 @@ static void pool_free(struct iobuf_pool *p)
 	free(p->shape.len);
 	free(p->wraps);
 	free(p->acct);
+	free(p->kind);
 	if (p->ready_fd_owned)
 		close(p->ready_fd);
 	pthread_mutex_destroy(&p->lock);
@@ -329,10 +331,13 @@ static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set
 	p->wraps = calloc(cfg->capacity, sizeof(uint32_t));
 	if (set && p->wraps) {
 		p->acct = calloc(cfg->capacity, sizeof(*p->acct));
-		if (!p->acct) {
+		p->kind = malloc(sizeof(uint64_t) * (size_t)cfg->capacity);
+		if (!p->acct || !p->kind) {
 			rc = -ENOMEM;
 			goto fail_free;
 		}
+		for (uint32_t i = 0; i < cfg->capacity; i++)
+			p->kind[i] = (uint64_t)p->gen_base << 32; /* kind 0 for every hand-out, as the lengths */
 	}
 	p->free = iobuf__scq_create_at(cfg->capacity, true, scq_start, &rc);
 	if (!p->wraps || !p->shape.len || !p->free) {
@@ -552,23 +557,36 @@ static int not_live(const struct iobuf_pool *p, uint32_t idx, iobuf_handle_t h)
 }
 
 /*
- * Record @len for the hand-out @gen of buffer @idx.  A compare-and-swap,
- * so that a holder that lost a race to the last put (the buffer was
- * handed out again since its check) cannot overwrite the length of a
- * later hand-out: it may only replace a word of its own or an older
- * generation, which no later hand-out reads (iobuf__len_of()).
+ * Record @val in @word, buffer @idx's length or kind word, for the
+ * hand-out @gen.  A compare-and-swap, so that a holder that lost a race
+ * to the last put (the buffer was handed out again since its check)
+ * cannot overwrite the value of a later hand-out: it may only replace a
+ * word of its own or an older generation, which no later hand-out reads
+ * (iobuf__len_of()).
  */
-static int store_len(struct iobuf_pool *p, uint32_t idx, uint32_t gen, uint32_t len)
+static int store_for(const struct iobuf_pool *p, uint64_t *word, uint32_t idx, uint32_t gen, uint32_t val)
 {
-	uint64_t *word = &p->shape.len[idx], w = __atomic_load_n(word, __ATOMIC_RELAXED);
+	uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
 
 	do {
 		uint32_t wgen = (uint32_t)(w >> 32);
 
 		if (wgen != gen && wgen - p->gen_base > gen - p->gen_base)
 			return not_live(p, idx, (iobuf_handle_t)gen << 32);
-	} while (!__atomic_compare_exchange_n(word, &w, ((uint64_t)gen << 32) | len, false, __ATOMIC_RELAXED,
+	} while (!__atomic_compare_exchange_n(word, &w, ((uint64_t)gen << 32) | val, false, __ATOMIC_RELAXED,
 					      __ATOMIC_RELAXED));
+	return 0;
+}
+
+/* The index of @h when it is live, or why not. */
+static int live_index(const struct iobuf_pool *p, iobuf_handle_t h, uint32_t *idx)
+{
+	int rc = held_index(p, h, idx);
+
+	if (rc < 0)
+		return rc;
+	if (!iobuf__slot_live(iobuf__slot_load(&p->shape.slot[*idx]), h))
+		return not_live(p, *idx, h);
 	return 0;
 }
 
@@ -600,27 +618,45 @@ int iobuf_pool_holders(const struct iobuf_pool *p, iobuf_handle_t h)
 ssize_t iobuf_pool_len(const struct iobuf_pool *p, iobuf_handle_t h)
 {
 	uint32_t idx;
-	int rc = held_index(p, h, &idx);
+	int rc = live_index(p, h, &idx);
 
 	if (rc < 0)
 		return rc;
-	if (!iobuf__slot_live(iobuf__slot_load(&p->shape.slot[idx]), h))
-		return not_live(p, idx, h);
 	return (ssize_t)iobuf__len_of(&p->shape.len[idx], iobuf_handle_generation(h));
 }
 
 int iobuf_pool_setlen(struct iobuf_pool *p, iobuf_handle_t h, size_t len)
 {
 	uint32_t idx;
-	int rc = held_index(p, h, &idx);
+	int rc = live_index(p, h, &idx);
 
 	if (rc < 0)
 		return rc;
-	if (!iobuf__slot_live(iobuf__slot_load(&p->shape.slot[idx]), h))
-		return not_live(p, idx, h);
 	if (len > p->shape.buf_size || len > UINT32_MAX)
 		return -EMSGSIZE;
-	return store_len(p, idx, iobuf_handle_generation(h), (uint32_t)len);
+	return store_for(p, &p->shape.len[idx], idx, iobuf_handle_generation(h), (uint32_t)len);
+}
+
+int iobuf__pool_kind(const struct iobuf_pool *p, iobuf_handle_t h)
+{
+	uint32_t idx;
+	int rc = live_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	return p->kind ? (int)iobuf__len_of(&p->kind[idx], iobuf_handle_generation(h)) : 0;
+}
+
+int iobuf__pool_setkind(struct iobuf_pool *p, iobuf_handle_t h, unsigned kind)
+{
+	uint32_t idx;
+	int rc = live_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	if (!p->kind)
+		return -EINVAL;
+	return store_for(p, &p->kind[idx], idx, iobuf_handle_generation(h), kind);
 }
 
 /* ---- accounts (iobuf/account.h) --------------------------------------------- */

@@ -118,6 +118,12 @@ struct iobuf_account;
  */
 int iobuf__pool_charge(struct iobuf_pool *pool, iobuf_handle_t h, struct iobuf_account *acct);
 
+/* The content kind of live handle @h's hand-out (0 until set), or why it is not live. */
+int iobuf__pool_kind(const struct iobuf_pool *pool, iobuf_handle_t h);
+
+/* Set it; -EINVAL for a pool outside a set.  A refused call writes nothing a later hand-out reads. */
+int iobuf__pool_setkind(struct iobuf_pool *pool, iobuf_handle_t h, unsigned kind);
+
 /* The account live handle @h is charged to, or NULL. */
 struct iobuf_account *iobuf__pool_account_of(const struct iobuf_pool *pool, iobuf_handle_t h);
 
