@@ -21,5 +21,6 @@
 #include <iobuf/ring_bcast.h>
 #include <iobuf/slice.h>
 #include <iobuf/kind.h>
+#include <iobuf/builder.h>
 
 #endif /* IOBUF_H */
