@@ -2,27 +2,47 @@
 /*
  * iobuf/slot.h - handles and slot words: the one place their logic lives.
  *
- * Every buffer of a pool has a slot word, a 32-bit generation kept out of
- * band: even while the buffer is free (in the pool's queue or depot, or in
- * a cache), odd while an owner holds it.  Two transitions move it:
+ * Every buffer of a pool has a slot word, 64 bits kept out of band: in
+ * the low half a 32-bit generation, even while the buffer is free (in the
+ * pool's queue or depot, or in a cache), odd while it is held; in the high
+ * half the holders beyond the first (0 for a single owner, and always 0
+ * while the buffer is free).  Three transitions move it:
  *
- *   take     free g (even) -> g + 1 (odd).  Made by the one thread that
- *            holds the free index (it took it from the queue, the depot or
- *            its cache): no other thread writes a free slot, so a relaxed
- *            store is enough.
- *   release  held g (odd) -> g + 1 (even).  A put: a compare-and-swap from
- *            the handle's generation, so of two puts of one handle exactly
- *            one wins, on any threads, through any mix of the pool and
- *            caches.  The loser reads what the slot holds and is refused:
- *            -EALREADY (the handle was put: the slot is g + 1) or -ESTALE
- *            (its buffer has been handed out again since).
+ *   take     free g (even) -> g + 1 (odd), one holder.  Made by the one
+ *            thread that holds the free index (it took it from the queue,
+ *            the depot or its cache): no other thread writes a free slot,
+ *            so a relaxed store is enough.
+ *   hold     held g, k holders -> g, k + n.  A holder adds holders
+ *            (iobuf_hold()): a compare-and-swap that checks the
+ *            generation, so it never adds to a free buffer or to a later
+ *            hand-out, and refuses past IOBUF_HOLDERS_MAX.
+ *   release  a put of generation g.  With one holder, held g (odd) ->
+ *            g + 1 (even): a compare-and-swap from the bare generation,
+ *            so a put of a buffer that was never shared costs what it
+ *            did before holders existed, and of two puts of one handle
+ *            exactly one wins, on any threads, through any mix of the pool
+ *            and caches.  With more, the count drops by one and the
+ *            generation stays.  The loser of a race, or a put of a handle
+ *            that is not live, reads what the slot holds and is refused:
+ *            -EALREADY (the handle was put by its last holder: the slot
+ *            is g + 1) or -ESTALE (its buffer has been handed out again
+ *            since).
  *
- * Only a winning release makes an index free, and only the holder of a
- * free index takes it, so each index is at every instant in exactly one
+ * An add racing the last put either comes first (that put then only drops
+ * a holder) or is refused: never a holder of a free buffer.  Holders are
+ * counted, not named: one holder that puts twice while others hold is two
+ * holders that put once each.
+ *
+ * Only a winning last release makes an index free, and only the holder of
+ * a free index takes it, so each index is at every instant in exactly one
  * place: no interleaving of calls gives a buffer two owners.  The relaxed
- * form of release (a load, a compare and a store) is kept for the caches'
- * opt-in IOBUF_CACHE_UNSAFE_PUTS mode, which gives that guarantee up for
- * two puts of one handle that race on two threads.
+ * form of the single-owner release (a load, a compare and a store) is kept
+ * for the caches' opt-in IOBUF_CACHE_UNSAFE_PUTS mode, which gives that
+ * guarantee up for two puts of one handle that race on two threads.
+ *
+ * Beside the slot word each buffer has a length word, (generation << 32)
+ * | bytes: a length belongs to the hand-out whose generation it carries,
+ * so a fresh hand-out reads 0 without a get clearing it (iobuf__len_of()).
  *
  * A handle is 64 bits:
  *

@@ -360,6 +360,133 @@ static void test_iov_from_slices_and_consume(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* A stale handle's setlen that raced the last put and the next get cannot touch the later hand-out's length. */
+static void test_setlen_stale_race(void **state)
+{
+	struct iobuf_pool_config cfg = {.buf_size = 64, .capacity = 1};
+	struct iobuf_pool *p = iobuf_pool_create(&cfg, NULL);
+	const struct iobuf_pool_shape *shape = (const struct iobuf_pool_shape *)(const void *)p;
+	iobuf_handle_t h1, h2;
+	iobuf__slot_t *w;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(iobuf_pool_len(NULL, IOBUF_HANDLE_NONE), -EINVAL);
+	assert_int_equal(iobuf_pool_setlen(NULL, IOBUF_HANDLE_NONE, 0), -EINVAL);
+	assert_int_equal(iobuf_pool_get(p, &h1), 0);
+	w = &shape->slot[iobuf_handle_index(h1)];
+	assert_int_equal(iobuf_pool_setlen(p, h1, 65), -EMSGSIZE);
+	assert_int_equal(iobuf_pool_setlen(p, h1, 5), 0);
+	assert_int_equal(iobuf_pool_len(p, h1), 5);
+	assert_int_equal(iobuf_pool_put(p, h1), 0);
+	assert_int_equal(iobuf_pool_get(p, &h2), 0);
+	assert_int_equal(iobuf_handle_index(h2), iobuf_handle_index(h1));
+	/* h1's call found its slot live (the slot is set back to say so), then the buffer moved on: it records
+	 * for its own hand-out, which nobody reads; h2 still reads 0 and its own record replaces it. */
+	__atomic_store_n(w, (iobuf__slot_t)iobuf_handle_generation(h1), __ATOMIC_RELAXED);
+	assert_int_equal(iobuf_pool_setlen(p, h1, 9), 0);
+	__atomic_store_n(w, (iobuf__slot_t)iobuf_handle_generation(h2), __ATOMIC_RELAXED);
+	assert_int_equal(iobuf_pool_len(p, h2), 0);
+	assert_int_equal(iobuf_pool_setlen(p, h2, 7), 0);
+	assert_int_equal(iobuf_pool_len(p, h2), 7);
+	/* Once h2 recorded a length, the same stale call is refused and h2's length stands. */
+	__atomic_store_n(w, (iobuf__slot_t)iobuf_handle_generation(h1), __ATOMIC_RELAXED);
+	assert_int_equal(iobuf_pool_setlen(p, h1, 9), -ESTALE);
+	__atomic_store_n(w, (iobuf__slot_t)iobuf_handle_generation(h2), __ATOMIC_RELAXED);
+	assert_int_equal(iobuf_pool_len(p, h2), 7);
+	assert_int_equal(iobuf_pool_put(p, h2), 0);
+	iobuf_pool_destroy(p);
+}
+
+/* A put that drops one of several holders counts no put; the last one does. */
+static void test_shared_stats(void **state)
+{
+	struct iobuf_set *s = small_set();
+	struct iobuf_pool_stats st;
+	iobuf_handle_t h;
+	uint64_t puts;
+
+	(void)state;
+	assert_int_equal(iobuf_get(s, 64, &h), 0);
+	assert_int_equal(iobuf_hold(s, h, 2), 0);
+	assert_int_equal(iobuf_pool_stats(iobuf_set_pool(s, IOBUF_TIER_NANO), &st), 0);
+	puts = st.puts;
+	assert_int_equal(iobuf_put(s, h), 0);
+	assert_int_equal(iobuf_put(s, h), 0);
+	assert_int_equal(iobuf_pool_stats(iobuf_set_pool(s, IOBUF_TIER_NANO), &st), 0);
+	assert_int_equal(st.puts, puts);
+	assert_int_equal(st.in_use, 1);
+	assert_int_equal(st.shared, 0);
+	assert_int_equal(iobuf_put(s, h), 0);
+	assert_int_equal(iobuf_pool_stats(iobuf_set_pool(s, IOBUF_TIER_NANO), &st), 0);
+	assert_int_equal(st.puts, puts + 1);
+	assert_int_equal(st.in_use, 0);
+	iobuf_set_destroy(s);
+}
+
+/* Splits at either end, refusals that leave slices alone, and empty slices. */
+static void test_slice_edges(void **state)
+{
+	struct iobuf_set *s = small_set();
+	struct iobuf_slice a, b, c, sl[3], keep;
+	struct iovec iov[3];
+	iobuf_handle_t h, h2;
+
+	(void)state;
+	assert_int_equal(iobuf_get(s, 1024, &h), 0);
+	assert_int_equal(iobuf_setlen(s, h, 100), 0);
+	assert_int_equal(iobuf_slice_from(s, h, &a), 0);
+	/* at 0: the head is empty; at the length: the tail is; each still holds the buffer */
+	assert_int_equal(iobuf_slice_split(s, &a, 0, &b), 0);
+	assert_true(a.len == 0 && b.off == 0 && b.len == 100);
+	assert_int_equal(iobuf_slice_split(s, &b, 100, &c), 0);
+	assert_true(b.len == 100 && c.off == 100 && c.len == 0);
+	assert_int_equal(iobuf_holders(s, h), 3);
+	/* iovecs: n 0 takes NULLs; a bad slice leaves the entries before it */
+	assert_int_equal(iobuf_iov_from_slices(s, NULL, 0, NULL), 0);
+	sl[0] = b;
+	sl[1] = IOBUF_SLICE_NONE;
+	memset(iov, 0, sizeof(iov));
+	assert_int_equal(iobuf_iov_from_slices(s, sl, 2, iov), -EINVAL);
+	assert_ptr_equal(iov[0].iov_base, iobuf_buf(s, h));
+	assert_int_equal(iov[0].iov_len, 100);
+	/* slices_put: a refused slice does not stop the others, and is left as it was */
+	sl[0] = a;
+	sl[1] = IOBUF_SLICE_NONE;
+	sl[1].len = 5;
+	sl[2] = c;
+	assert_int_equal(iobuf_slices_put(s, sl, 3), -EINVAL);
+	assert_true(sl[0].h == IOBUF_HANDLE_NONE && sl[2].h == IOBUF_HANDLE_NONE && sl[1].len == 5);
+	assert_int_equal(iobuf_holders(s, h), 1);
+	/* consume: an empty slice in front of the bytes is whole, and is put */
+	assert_int_equal(iobuf_get(s, 1024, &h2), 0);
+	assert_int_equal(iobuf_slice_from(s, h2, &sl[0]), 0); /* a fresh buffer: length 0 */
+	assert_int_equal(sl[0].len, 0);
+	sl[1] = b;
+	assert_int_equal(iobuf_slices_consume(s, sl, 2, 0), 1);
+	assert_true(sl[0].h == IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_holders(s, h2), -EALREADY);
+	/* consume: a refused put stops it; the slices before are put, the rest untouched */
+	keep = b; /* a copy, which holds nothing */
+	assert_int_equal(iobuf_slice_put(s, &b), 0); /* the last holder of h: free */
+	assert_int_equal(iobuf_get(s, 1024, &h2), 0);
+	assert_int_equal(iobuf_setlen(s, h2, 100), 0);
+	assert_int_equal(iobuf_slice_from(s, h2, &sl[0]), 0);
+	sl[1] = keep;
+	sl[2] = keep;
+	assert_int_equal(iobuf_slices_consume(s, sl, 3, 250), -EALREADY);
+	assert_true(sl[0].h == IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_holders(s, h2), -EALREADY);
+	assert_true(sl[1].h == keep.h && sl[1].off == keep.off && sl[1].len == keep.len);
+	assert_true(sl[2].h == keep.h && sl[2].len == keep.len);
+	/* slice_from refused: *s is IOBUF_SLICE_NONE */
+	a = keep;
+	assert_int_equal(iobuf_slice_from(s, h, &a), -EALREADY);
+	assert_true(a.h == IOBUF_HANDLE_NONE && a.off == 0 && a.len == 0);
+	assert_int_equal(in_use(s, IOBUF_TIER_SMALL, NULL), 0);
+	iobuf_set_destroy(s);
+}
+
 /* ---- reads that fill buffers ----------------------------------------------------------- */
 
 static void test_readv_records_lengths(void **state)
@@ -493,6 +620,9 @@ int main(void)
 		cmocka_unit_test(test_lengths),
 		cmocka_unit_test(test_slices),
 		cmocka_unit_test(test_iov_from_slices_and_consume),
+		cmocka_unit_test(test_setlen_stale_race),
+		cmocka_unit_test(test_shared_stats),
+		cmocka_unit_test(test_slice_edges),
 		cmocka_unit_test(test_readv_records_lengths),
 		cmocka_unit_test(test_cache_readv),
 		cmocka_unit_test(test_cache_readv_empty),
