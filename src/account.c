@@ -32,6 +32,7 @@
 #include "account.h"
 #include "atomic.h"
 #include "pool.h"
+#include "tiers.h"
 
 struct iobuf_account {
 	struct iobuf_set *set;
@@ -192,6 +193,12 @@ static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
 		uncharge(a, tier);
 		return rc;
 	}
+	/* The tiers alone serve an account: a buffer of the fallback goes back, as if the tiers were empty. */
+	if (iobuf__set_of_fallback(a->set, h)) {
+		uncharge(a, tier);
+		(void)iobuf_put(a->set, h);
+		return -ENOBUFS;
+	}
 	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: charge that one. */
 	if ((int)iobuf_handle_tag(h) != tier) {
 		if (charge(a, (int)iobuf_handle_tag(h)) < 0) {
@@ -240,7 +247,7 @@ int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, siz
 
 struct iobuf_account *iobuf_account_of(const struct iobuf_set *set, iobuf_handle_t h)
 {
-	struct iobuf_pool *p = set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;
+	struct iobuf_pool *p = iobuf__set_route(set, h);
 
 	return p ? iobuf__pool_account_of(p, h) : NULL;
 }

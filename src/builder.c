@@ -21,6 +21,8 @@
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
+#include "tiers.h"
+
 #define HINT_DEFAULT 4096
 
 struct iobuf_builder {
@@ -93,7 +95,7 @@ int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t
 	if (!b || !p || len == 0)
 		return -EINVAL;
 	if (b->h == IOBUF_HANDLE_NONE || len > b->cap - b->start - b->len) {
-		if (len > IOBUF_MAX_SIZE - b->len)
+		if (len > iobuf__set_max_size(b->set) - b->len)
 			return -EMSGSIZE;
 		need = b->len + len;
 		size = b->len == 0 && b->hint > need ? b->hint : need;
@@ -107,7 +109,7 @@ int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t
 		let_go(b);
 		b->h = h;
 		b->base = base;
-		b->cap = iobuf_handle_capacity(h);
+		b->cap = iobuf_capacity(b->set, h);
 	}
 	b->room = b->cap - b->start - b->len;
 	*p = b->base + b->start + b->len;

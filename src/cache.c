@@ -481,10 +481,19 @@ int iobuf__cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 		return -EBUSY;
 	ti = tier_for_get(c, size);
 	if (ti < 0)
-		return ti;
+		return ti == -EMSGSIZE && c->set ? iobuf__set_fallback_get(c->set, size, h) : ti;
 	if (get_from(&(struct spill_ctx){c, h}, ti) == 0)
 		return 0;
-	return c->set ? iobuf__set_spill(c->set, ti, get_from, &(struct spill_ctx){c, h}) : -ENOBUFS;
+	if (!c->set)
+		return -ENOBUFS;
+	if (iobuf__set_spill(c->set, ti, get_from, &(struct spill_ctx){c, h}) == 0)
+		return 0;
+	return iobuf__set_fallback_get(c->set, size, h); /* the fallback's buffers pass the cache by */
+}
+
+void *iobuf__cache_buf_slow(const struct iobuf_cache *c, iobuf_handle_t h)
+{
+	return iobuf__set_of_fallback(c->set, h) ? iobuf_buf(c->set, h) : NULL;
 }
 
 int iobuf__cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
@@ -496,6 +505,8 @@ int iobuf__cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
 		return -EINVAL;
 	if (check_active(c) < 0)
 		return -EBUSY;
+	if (IOBUF_UNLIKELY(iobuf__set_of_fallback(c->set, h)))
+		return iobuf_put(c->set, h);
 	ti = (int)iobuf_handle_tag(h);
 	p = pool_of(c, ti);
 	if (!p) {

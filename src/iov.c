@@ -178,7 +178,7 @@ int iobuf_iov_from_handles(const struct iobuf_set *set, const iobuf_handle_t *hs
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
 		void *b = iobuf_buf(set, hs[i]);
-		size_t cap = iobuf_handle_capacity(hs[i]);
+		size_t cap = iobuf_capacity(set, hs[i]);
 
 		if (!b || (lens && lens[i] > cap))
 			return -EINVAL;
@@ -195,7 +195,7 @@ int iobuf_iov_from_slices(const struct iobuf_set *set, const struct iobuf_slice 
 	for (int i = 0; i < n; i++) {
 		uint8_t *b = iobuf_buf(set, s[i].h);
 
-		if (!b || (size_t)s[i].off + s[i].len > iobuf_handle_capacity(s[i].h))
+		if (!b || (size_t)s[i].off + s[i].len > iobuf_capacity(set, s[i].h))
 			return -EINVAL;
 		iov[i].iov_base = b + s[i].off;
 		iov[i].iov_len = s[i].len;

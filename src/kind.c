@@ -19,6 +19,7 @@
 #include "atomic.h"
 #include "kind.h"
 #include "pool.h"
+#include "tiers.h"
 
 int iobuf__kinds_init(struct iobuf__kinds *k)
 {
@@ -93,14 +94,14 @@ const char *iobuf_kind_name(const struct iobuf_set *set, int kind)
 
 int iobuf_kind_of(const struct iobuf_set *set, iobuf_handle_t h)
 {
-	struct iobuf_pool *p = set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;
+	struct iobuf_pool *p = iobuf__set_route(set, h);
 
 	return p ? iobuf__pool_kind(p, h) : -EINVAL;
 }
 
 int iobuf_kind_set(struct iobuf_set *set, iobuf_handle_t h, int kind)
 {
-	struct iobuf_pool *p = set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;
+	struct iobuf_pool *p = iobuf__set_route(set, h);
 
 	if (!p || kind < 0 || (uint32_t)kind >= iobuf__load_32_acq(&iobuf__set_kinds(set)->count))
 		return -EINVAL;

@@ -17,10 +17,12 @@
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
-/* The pool of @h's tier in @set (NULL for a NULL set or an absent tier: the callers' -EINVAL). */
+#include "tiers.h"
+
+/* The pool of @h in @set: its tier's or the fallback's (NULL for a NULL set or an absent tier: the callers' -EINVAL). */
 static inline struct iobuf_pool *pool_of(const struct iobuf_set *set, iobuf_handle_t h)
 {
-	return set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;
+	return iobuf__set_route(set, h);
 }
 
 int iobuf_hold(struct iobuf_set *set, iobuf_handle_t h, uint32_t n)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <iobuf/tiers.h>
@@ -22,6 +23,9 @@
 #include "tiers.h"
 #include "util.h"
 
+#define FALLBACK_SIZE_DEFAULT ((size_t)1 << 20)
+#define FALLBACK_SIZE_MAX ((size_t)1 << 30) /* a slice's offset and length are 32 bits */
+
 static const uint32_t default_capacity[IOBUF_TIER_COUNT] = {4096, 4096, 2048, 1024, 512, 128, 32, 8};
 static const char *const tier_names[IOBUF_TIER_COUNT] = {"PICO", "NANO", "MICRO", "SMALL",
 							   "MEDIUM", "LARGE", "HUGE", "GIANT"};
@@ -30,9 +34,41 @@ struct iobuf_set {
 	struct iobuf_pool *pool[IOBUF_TIER_COUNT];
 	unsigned flags;
 	int ready_fd; /* -1 until iobuf_set_ready_fd() */
+	struct iobuf_pool *fallback; /* NULL: none */
 	alignas(IOBUF_CACHELINE) uint64_t spills; /* written only when a get spills */
+	uint64_t fallback_gets;
 	struct iobuf__kinds kinds;
 };
+
+/* True when @h names a buffer of @s's fallback (its stamp and an index below its capacity). */
+static inline bool of_fallback(const struct iobuf_set *s, iobuf_handle_t h)
+{
+	const struct iobuf_pool_shape *fb = (const struct iobuf_pool_shape *)(const void *)s->fallback;
+
+	return IOBUF_UNLIKELY(fb != NULL) && iobuf__handle_index_for(h, fb->stamp) < fb->capacity;
+}
+
+static inline struct iobuf_pool *route(const struct iobuf_set *s, iobuf_handle_t h)
+{
+	return of_fallback(s, h) ? s->fallback : s->pool[iobuf_handle_tag(h)];
+}
+
+struct iobuf_pool *iobuf__set_route(const struct iobuf_set *s, iobuf_handle_t h)
+{
+	return s ? route(s, h) : NULL;
+}
+
+bool iobuf__set_of_fallback(const struct iobuf_set *s, iobuf_handle_t h)
+{
+	return s && of_fallback(s, h);
+}
+
+size_t iobuf__set_max_size(const struct iobuf_set *s)
+{
+	size_t fb = s->fallback ? iobuf_pool_buf_size(s->fallback) : 0;
+
+	return fb > IOBUF_MAX_SIZE ? fb : IOBUF_MAX_SIZE;
+}
 
 struct iobuf__kinds *iobuf__set_kinds(const struct iobuf_set *s)
 {
@@ -123,7 +159,7 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 			goto fail;
 		tiers += cfg->capacity[t] > 0;
 	}
-	if (tiers == 0)
+	if (tiers == 0 || cfg->fallback_size > FALLBACK_SIZE_MAX || cfg->fallback_count > IOBUF_POOL_MAX_CAPACITY)
 		goto fail;
 	if (posix_memalign((void **)&s, IOBUF_CACHELINE, sizeof(*s)) != 0) {
 		s = NULL;
@@ -155,6 +191,18 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 		if (!s->pool[t])
 			goto fail;
 	}
+	if (cfg->fallback_count) {
+		/* Mapped, not prefaulted nor locked whatever the tiers are: its pages come and go with its buffers. */
+		struct iobuf_pool_config pc = {
+			.buf_size = cfg->fallback_size ? cfg->fallback_size : FALLBACK_SIZE_DEFAULT,
+			.capacity = cfg->fallback_count,
+			.tag = IOBUF_TIER_GIANT,
+		};
+
+		s->fallback = iobuf__pool_create_in_set(&pc, iobuf__owner_next(true), &rc);
+		if (!s->fallback)
+			goto fail;
+	}
 	if (err)
 		*err = 0;
 	return s;
@@ -171,6 +219,7 @@ void iobuf_set_destroy(struct iobuf_set *s)
 		return;
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
 		iobuf_pool_destroy(s->pool[t]);
+	iobuf_pool_destroy(s->fallback);
 	if (s->ready_fd >= 0)
 		close(s->ready_fd); /* destroy runs alone: no iobuf_set_ready_fd() is making it */
 	iobuf__kinds_fini(&s->kinds);
@@ -219,11 +268,42 @@ int iobuf_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
 	if (IOBUF_UNLIKELY(!s))
 		return -EINVAL;
 	if (IOBUF_UNLIKELY(t < 0))
-		return t;
+		return t == -EMSGSIZE && s->fallback ? iobuf__set_fallback_get(s, size, h) : t;
 	rc = s->pool[t] ? iobuf_pool_get(s->pool[t], h) : -ENOBUFS;
-	if (IOBUF_UNLIKELY(rc == -ENOBUFS))
+	if (IOBUF_UNLIKELY(rc == -ENOBUFS)) {
 		rc = iobuf__set_spill(s, t, get_from, &(struct get_ctx){s, h});
+		if (rc == -ENOBUFS && s->fallback)
+			rc = iobuf__set_fallback_get(s, size, h);
+	}
 	return rc;
+}
+
+int iobuf__set_fallback_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
+{
+	int rc;
+
+	if (!s->fallback)
+		return size > IOBUF_MAX_SIZE ? -EMSGSIZE : -ENOBUFS;
+	if (size > iobuf_pool_buf_size(s->fallback))
+		return size > IOBUF_MAX_SIZE ? -EMSGSIZE : -ENOBUFS;
+	rc = iobuf_pool_get(s->fallback, h);
+	if (rc == 0)
+		iobuf__faa_64(&s->fallback_gets, 1);
+	return rc;
+}
+
+/* The last holder of a fallback buffer put it: its pages go back to the kernel, then the index to the pool. */
+static int fallback_put(struct iobuf_set *s, iobuf_handle_t h)
+{
+	int rc = iobuf__pool_release(s->fallback, h);
+	uint32_t idx;
+
+	if (rc < 0 || rc == IOBUF__POOL_KEPT)
+		return rc < 0 ? rc : 0;
+	idx = (uint32_t)rc;
+	(void)madvise(iobuf_pool_index_buf(s->fallback, idx), iobuf_pool_stride(s->fallback), MADV_DONTNEED);
+	iobuf__pool_flush(s->fallback, &idx, 1);
+	return 0;
 }
 
 int iobuf_get_wait(struct iobuf_set *s, size_t size, iobuf_handle_t *h, int64_t timeout_ns)
@@ -250,6 +330,8 @@ int iobuf_put(struct iobuf_set *s, iobuf_handle_t h)
 
 	if (IOBUF_UNLIKELY(!s))
 		return -EINVAL;
+	if (IOBUF_UNLIKELY(of_fallback(s, h)))
+		return fallback_put(s, h);
 	p = s->pool[iobuf_handle_tag(h)];
 	if (IOBUF_UNLIKELY(!p))
 		return -EINVAL;
@@ -260,7 +342,14 @@ void *iobuf_buf(const struct iobuf_set *s, iobuf_handle_t h)
 {
 	if (!s)
 		return NULL;
-	return iobuf_pool_buf(s->pool[iobuf_handle_tag(h)], h);
+	return iobuf_pool_buf(route(s, h), h);
+}
+
+size_t iobuf_capacity(const struct iobuf_set *s, iobuf_handle_t h)
+{
+	struct iobuf_pool *p = iobuf__set_route(s, h);
+
+	return p && iobuf_pool_buf(p, h) ? iobuf_pool_buf_size(p) : 0;
 }
 
 size_t iobuf_handle_capacity(iobuf_handle_t h)
@@ -309,6 +398,9 @@ int iobuf_set_stats(const struct iobuf_set *s, struct iobuf_set_stats *st)
 		if (s->pool[t])
 			iobuf_pool_stats(s->pool[t], &st->tier[t]);
 	st->spills = iobuf__load_64((uint64_t *)&s->spills);
+	if (s->fallback)
+		iobuf_pool_stats(s->fallback, &st->fallback);
+	st->fallback_gets = iobuf__load_64((uint64_t *)&s->fallback_gets);
 	return 0;
 }
 
@@ -332,5 +424,8 @@ int iobuf_set_stats_print(const struct iobuf_set *s, FILE *out)
 			(unsigned long long)p->refused_already, (unsigned long long)p->refused_stale);
 	}
 	fprintf(out, "spills: %llu\n", (unsigned long long)st.spills);
+	if (s->fallback)
+		fprintf(out, "fallback: %u buffers of %zu bytes, %u in use, %llu gets served\n", st.fallback.capacity,
+			iobuf_pool_buf_size(s->fallback), st.fallback.in_use, (unsigned long long)st.fallback_gets);
 	return ferror(out) ? -EIO : 0;
 }

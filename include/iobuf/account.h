@@ -16,6 +16,9 @@
  * callback (on the thread whose get or put crossed it) and the account's
  * readiness fd (an eventfd that becomes readable).
  *
+ * The tiers alone serve an account: a get on its behalf that finds its
+ * tier empty is -ENOBUFS, never a buffer of the set's fallback.
+ *
  * Gets that name no account pay nothing for this: a put of an uncharged
  * buffer is the compare-and-swap it always was (iobuf/slot.h).
  */

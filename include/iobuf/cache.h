@@ -259,6 +259,7 @@ IOBUF_API ssize_t iobuf_cache_readv(struct iobuf_cache *cache, int fd, int tier,
  */
 IOBUF_API int iobuf__cache_get_slow(struct iobuf_cache *cache, size_t size, iobuf_handle_t *h);
 IOBUF_API int iobuf__cache_put_slow(struct iobuf_cache *cache, iobuf_handle_t h);
+void *iobuf__cache_buf_slow(const struct iobuf_cache *cache, iobuf_handle_t h);
 IOBUF_API int iobuf__cache_put_index_slow(struct iobuf_cache *cache, uint32_t idx);
 IOBUF_API int iobuf__cache_get_bulk_slow(struct iobuf_cache *cache, size_t size, iobuf_handle_t *hs, uint32_t *idx,
 					  int n);
@@ -536,7 +537,7 @@ static inline void *iobuf_cache_buf(const struct iobuf_cache *c, iobuf_handle_t 
 	t = &c->tier[iobuf_handle_tag(h)];
 	x = iobuf__handle_index_for(h, t->stamp);
 	if (IOBUF_UNLIKELY(x >= t->capacity || !iobuf__slot_live(iobuf__slot_load(&t->slot[x]), h)))
-		return NULL;
+		return iobuf__cache_buf_slow(c, h); /* a buffer of the set's fallback, or NULL */
 	return t->base + (size_t)x * t->stride;
 }
 

@@ -69,6 +69,19 @@ struct iobuf_set_config {
 	unsigned arena_flags;                /* IOBUF_ARENA_* for every tier's arena */
 	unsigned flags;                      /* enum iobuf_set_flags */
 	uint32_t magazine;                   /* indices per depot magazine, every tier (0: 64); see iobuf_pool_config */
+	/*
+	 * The fallback beyond the tiers (0: none): up to fallback_count
+	 * buffers of fallback_size bytes (0: 1 MiB; at most 1 GiB), mapped
+	 * outside the tiers' arenas.  A get that finds its tier (and, with
+	 * IOBUF_SET_SPILL, the larger ones) empty, or asks for more than 256
+	 * KiB, is served from it, under the same handles and slices; the last
+	 * put gives its pages back to the kernel.  Waiting gets wait for their
+	 * tier, reads (iobuf_readv_pooled(), iobuf_cache_readv()) and accounts
+	 * use the tiers only.  The fallback takes an owner id of its own
+	 * (iobuf/slot.h), as a set does.
+	 */
+	uint32_t fallback_count;
+	size_t fallback_size;
 };
 
 struct iobuf_set;
@@ -76,6 +89,8 @@ struct iobuf_set;
 struct iobuf_set_stats {
 	struct iobuf_pool_stats tier[IOBUF_TIER_COUNT];
 	uint64_t spills; /* gets served by a larger tier under IOBUF_SET_SPILL */
+	struct iobuf_pool_stats fallback; /* the fallback's buffers (all 0 without one) */
+	uint64_t fallback_gets;           /* gets the fallback served */
 };
 
 /*
@@ -171,10 +186,19 @@ IOBUF_API int iobuf_put(struct iobuf_set *set, iobuf_handle_t h);
 IOBUF_API void *iobuf_buf(const struct iobuf_set *set, iobuf_handle_t h);
 
 /*
+ * iobuf_capacity - the bytes the buffer of @h can hold, in @set.
+ *
+ * Its tier's size, or the fallback's buffer size for a buffer the
+ * fallback served; 0 when @h is not a live handle of @set.  Wait-free.
+ */
+IOBUF_API size_t iobuf_capacity(const struct iobuf_set *set, iobuf_handle_t h);
+
+/*
  * iobuf_handle_capacity - the bytes the buffer of @h holds (its tier's size).
  *
  * Returns the size, or 0 when @h is not a set's handle (a standalone
- * pool's handles name no tier: ask iobuf_pool_buf_size()).  Needs no set:
+ * pool's handles name no tier: ask iobuf_pool_buf_size()).  A buffer of a
+ * set's fallback names the largest tier here: ask iobuf_capacity().  Needs no set:
  * the tier is in the handle.  Wait-free.
  */
 IOBUF_API size_t iobuf_handle_capacity(iobuf_handle_t h);
