@@ -71,7 +71,8 @@
 #define STAMP_WORDS 24		    /* words 0 .. 23: the writer's stamp */
 #define MARK(r) (STAMP_WORDS + (r)) /* word of reader r (fixed readers), then the churners' */
 #define HOLD_MAX 16		    /* lossy: the most slices a reader holds at once */
-#define LEN_OF(seq) (STAMP_WORDS * 8 + (seq) % 64) /* lossy: the length the writer records */
+/* Lossy: the length the writer records for entry @seq (at least the stamp, at most the buffer). */
+#define LEN_OF(seq) (STAMP_WORDS * 8 + (seq) % 64)
 
 struct bcase {
 	const char *name;
@@ -114,10 +115,10 @@ struct run {
 	atomic_int failed;
 	atomic_uint_fast64_t joins, churn_seen;
 	uint64_t received[MAXR];
-	uint64_t missed[MAXR];		   /* lossy: what the polls said was missed */
-	uint64_t refused[MAXR];		   /* lossy: reads refused as lapped (stamp or hold) */
+	uint64_t missed[MAXR];		      /* lossy: what the polls said was missed */
+	uint64_t refused[MAXR];		      /* lossy: reads refused as lapped (stamp or hold) */
 	atomic_uint_fast64_t held_laps[MAXR]; /* lossy: times a slow reader held entries the writer lapped */
-	uint64_t ring_full; /* broadcasts that found the ring full (gated on the reclaimed count) */
+	uint64_t ring_full;		      /* broadcasts that found the ring full (gated on the reclaimed count) */
 	char why[256];
 	pthread_mutex_t why_lock;
 	struct watchdog wd; /* 30 s after t_end: a hang */
@@ -433,7 +434,8 @@ static void *lossy_reader_main(void *arg)
 				goto out_put;
 			}
 			if (!held_ok(run, &held[k], s)) {
-				fail(run, "reader %d: entry %" PRIu64 ": holds a buffer that is not the entry's", me, s);
+				fail(run, "reader %d: entry %" PRIu64 ": holds a buffer that is not the entry's", me,
+				     s);
 				n = k + 1;
 				goto out_put;
 			}

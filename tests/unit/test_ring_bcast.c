@@ -730,7 +730,6 @@ static void test_bcast_errors(void **state)
 	iobuf_set_destroy(set);
 }
 
-
 /* ---- lossy rings: the hook at each lap; readers that hold what they read ----------- */
 
 static void test_lossy_hook_at_lap(void **state)

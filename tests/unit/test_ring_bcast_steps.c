@@ -122,10 +122,8 @@ static struct iobuf_set *mkset(void)
 
 static struct iobuf_ring *mkring(struct iobuf_set *set, int readers)
 {
-	struct iobuf_ring_config c = {.capacity = CAP,
-				      .entry_size = sizeof(iobuf_handle_t),
-				      .mode = IOBUF_RING_LOSSY,
-				      .max_readers = readers};
+	struct iobuf_ring_config c = {
+	    .capacity = CAP, .entry_size = sizeof(iobuf_handle_t), .mode = IOBUF_RING_LOSSY, .max_readers = readers};
 	int err = 1;
 	struct iobuf_ring *r = iobuf_ring_create_bcast(&c, set, &err);
 
@@ -291,7 +289,7 @@ static void test_read_lapped(void **state)
 	assert_int_equal(iobuf__ring_read_lapped(r, -1, 1), -EINVAL);
 	assert_int_equal(iobuf__ring_read_lapped(r, 1, 1), -EINVAL); /* inactive */
 	assert_int_equal(iobuf__ring_read_lapped(lossless, 0, 0), -EINVAL);
-	assert_int_equal(iobuf__ring_read_lapped(r, rd, 0), -EINVAL);	  /* released */
+	assert_int_equal(iobuf__ring_read_lapped(r, rd, 0), -EINVAL);	/* released */
 	assert_int_equal(iobuf__ring_read_lapped(r, rd, CAP), -EINVAL); /* not polled */
 
 	/* Nothing was overwritten: every stamp is valid.  Still, entry 2 is gone as far as the reader knows. */
