@@ -40,6 +40,12 @@
  * re-checks with that same snapshot; set_deps stores, fences and wakes
  * both words, so a sleeper whose snapshot missed the change is woken (D7).
  *
+ * Retiring a lossy ring is the writer's alone: the claim that takes a slot
+ * back (after its BUSY stamps and F1) calls the hook for the entry the slot
+ * held and stores the new count (R7).  Readers do not hold it up, and it
+ * waits for none of them: whatever they still need of a retired entry they
+ * must hold by other means (a bcast ring's readers hold its buffer).
+ *
  * Retiring (a lossless ring with on_retire): the word "reclaim" holds
  * reclaimed << 1 | RECLAIM_BUSY.  Entries below "reclaimed" went through
  * the hook; the writer gates on it instead of on the readers, so no slot
@@ -110,6 +116,7 @@ struct iobuf__ring_reader {
 	/* The owner's line: read and written by the reader's thread ... */
 	_Alignas(IOBUF_CACHELINE) uint64_t pos; /* == seq, without reading the shared line */
 	uint64_t avail;				/* end of what its polls counted */
+	uint64_t lapped;			/* lossy: its next poll moves at least this far (read_lapped) */
 	int wait;				/* enum iobuf_ring_wait */
 	uint32_t spins;
 	/* ... and by control calls under the ring's mutex. */
@@ -374,7 +381,7 @@ struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *cfg, int *e
 		goto out;
 	if ((unsigned)cfg->wait > IOBUF_RING_BLOCK || (cfg->flags & ~(unsigned)RING_ALL_FLAGS))
 		goto out;
-	if (cfg->on_retire == NULL ? cfg->retire_ctx != NULL : cfg->mode != IOBUF_RING_LOSSLESS)
+	if (cfg->on_retire == NULL && cfg->retire_ctx != NULL)
 		goto out;
 
 	stride = iobuf__align_up(cfg->entry_size, 8);
@@ -410,7 +417,9 @@ struct iobuf_ring *iobuf_ring_create(const struct iobuf_ring_config *cfg, int *e
 	ring->may_block = cfg->wait == IOBUF_RING_BLOCK || (cfg->flags & IOBUF_RING_MAY_BLOCK);
 	ring->on_retire = cfg->on_retire;
 	ring->retire_ctx = cfg->retire_ctx;
-	ring->notify = (ring->may_block ? NOTIFY_WAKE : 0u) | (cfg->on_retire ? NOTIFY_RETIRE : 0u);
+	/* A lossy ring retires in its writer's claim alone: its publishes and releases have nothing to retire. */
+	ring->notify = (ring->may_block ? NOTIFY_WAKE : 0u) |
+		       (cfg->on_retire && cfg->mode == IOBUF_RING_LOSSLESS ? NOTIFY_RETIRE : 0u);
 	for (int i = 0; i < cfg->max_readers; i++)
 		ring->readers[i].seq = RING_FREE;
 	rc = 0;
@@ -522,13 +531,14 @@ int iobuf_ring_reader_add(struct iobuf_ring *ring, const int *deps, int ndeps)
 		c = iobuf__load_64_acq(&ring->cursor);
 	}
 	r->pos = r->avail = c;
+	r->lapped = 0;
 	iobuf__store_64_rel(&r->seq, c);
 	r->active = 1;
 	iobuf__store_32(&ring->nactive, iobuf__load_32(&ring->nactive) + 1);
 	rc = id;
 out:
 	pthread_mutex_unlock(&ring->lock);
-	if (rc >= 0 && ring->on_retire) {
+	if (rc >= 0 && (ring->notify & NOTIFY_RETIRE)) {
 		/*
 		 * Our start may be above the tentative one a retirer saw and
 		 * stopped at.  D4: pairs with the fence in ring_retire(): our
@@ -564,7 +574,7 @@ int iobuf_ring_reader_remove(struct iobuf_ring *ring, int reader)
 	rc = 0;
 out:
 	pthread_mutex_unlock(&ring->lock);
-	if (rc == 0 && ring->on_retire) {
+	if (rc == 0 && (ring->notify & NOTIFY_RETIRE)) {
 		/*
 		 * D6: pairs with the fence in ring_published(): our store of
 		 * nactive (and of the sequence, D4) before our load of the
@@ -629,6 +639,24 @@ int iobuf_ring_reader_set_wait(struct iobuf_ring *ring, int reader, enum iobuf_r
 
 /* ---- the writer --------------------------------------------------------------- */
 
+/*
+ * The lossy writer claims slots: retire the entries they held, those below
+ * @upto (all published, as a claim never passes the writer's own
+ * unpublished entries), whether readers are copying them or not.  Only
+ * the writer (and destroy) moves a lossy ring's reclaim word, so it needs
+ * no busy bit: a load, the hooks, a store.  Called after F1: the slots are
+ * BUSY for the new entries, their payloads still the old ones.
+ */
+static void ring_retire_lapped(struct iobuf_ring *ring, uint64_t upto)
+{
+	uint64_t from = iobuf__load_64(&ring->reclaim) >> 1;
+
+	for (uint64_t s = from; s < upto; s++)
+		ring->on_retire(ring->retire_ctx, s, iobuf_ring_entry(ring, s));
+	/* R7: pairs with A7 in iobuf_ring_reclaimed(): the hook is done with the entries below. */
+	iobuf__store_64_rel(&ring->reclaim, upto << 1);
+}
+
 /* The slowest reader's sequence, or the cursor without readers.  Lossless writer. */
 static uint64_t ring_refresh_gate(struct iobuf_ring *ring)
 {
@@ -676,6 +704,8 @@ int iobuf_ring_try_claim(struct iobuf_ring *ring, int n, uint64_t *seq)
 			iobuf__store_64(ring_stamp(ring, s), STAMP_BUSY(s));
 		/* F1: pairs with F2 in iobuf_ring_read(): BUSY before any byte of the new entries. */
 		iobuf__fence_rel();
+		if (ring->on_retire && next > ring->capacity)
+			ring_retire_lapped(ring, next - ring->capacity);
 	}
 	ring->claimed = next;
 	*seq = first;
@@ -744,6 +774,8 @@ static inline __attribute__((always_inline)) int ring_poll(struct iobuf_ring *ri
 				newpos = (top > c ? top : c) - ring->capacity;
 			}
 		}
+		if (r->lapped > newpos)
+			newpos = r->lapped; /* iobuf__ring_read_lapped(): the entry before it was overwritten */
 		if (newpos > pos) {
 			r->pos = r->avail = newpos;
 			/* R2: pairs with A4 in dependents' polls (and lag queries). */
@@ -1055,6 +1087,17 @@ uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring)
 uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring)
 {
 	return ring->claimed - ring->published;
+}
+
+int iobuf__ring_read_lapped(struct iobuf_ring *ring, int reader, uint64_t seq)
+{
+	struct iobuf__ring_reader *r = ring_reader(ring, reader);
+
+	if (r == NULL || ring->mode != IOBUF_RING_LOSSY || seq < r->pos || seq >= r->avail)
+		return -EINVAL;
+	r->avail = seq; /* as a failed iobuf_ring_read(): the reader may release up to @seq */
+	r->lapped = seq + 1;
+	return 0;
 }
 
 void iobuf__ring_dump(const struct iobuf_ring *ring, FILE *out, const char *prefix)

@@ -25,6 +25,18 @@ uint64_t iobuf__ring_capacity(const struct iobuf_ring *ring);
 uint64_t iobuf__ring_unpublished(const struct iobuf_ring *ring);
 
 /*
+ * Reader @reader of a lossy ring copied entry @seq intact (iobuf_ring_read()
+ * returned 0) and then learnt by other means that the writer overwrote it
+ * (a bcast ring: the buffer was already put back by the writer's retire).
+ * As a failed iobuf_ring_read(): the reader may release only up to @seq,
+ * and its next poll moves past @seq at least (-EOVERFLOW, counting @seq as
+ * missed), whatever stamps it sees.  Returns 0, or -EINVAL for a bad or
+ * inactive reader, a lossless ring, or a @seq outside what it polled and
+ * has not released.  The reader's thread; wait-free.
+ */
+int iobuf__ring_read_lapped(struct iobuf_ring *ring, int reader, uint64_t seq);
+
+/*
  * Print @ring's state to @out, each line starting with @prefix: the
  * cursor, the writer's claimed, published and gate counts, the reclaim
  * word, both futex words with their waiter counts, and every reader slot
@@ -57,6 +69,14 @@ enum iobuf__ring_word {
 /* Called at each step when not NULL.  Set it before the threads start. */
 extern void (*iobuf__ring_step_hook)(struct iobuf_ring *ring, int reader, enum iobuf__ring_step step,
 				     enum iobuf__ring_word word);
+
+/*
+ * Called, when not NULL, by iobuf_ring_bcast_read() (src/ring_bcast.c built
+ * with -DIOBUF_RING_STEPS) between its copy of entry @seq, handle @h, and
+ * its hold: where a writer that laps the entry and puts the buffer back
+ * (and gets it again) meets the reader.  In the reader's thread.
+ */
+extern void (*iobuf__ring_bcast_step_hook)(struct iobuf_ring *ring, int reader, uint64_t seq, uint64_t h);
 #endif
 
 #endif /* IOBUF_SRC_RING_H */

@@ -32,19 +32,21 @@
  * Readers join and leave while the ring runs; a new reader starts at the
  * published cursor.
  *
- * Retiring entries (lossless only): a ring created with an on_retire hook
- * calls it exactly once for every published entry, after every reader
- * that could see the entry released it (or left), and before the writer
- * reuses its slot; the reclaimed count (iobuf_ring_reclaimed()) says how
- * far it got.  Entries nobody reads (no reader) are retired at publish.
- * The hook runs in the thread whose call made the entry retirable (a
- * release, a leave, a join, the writer's publish or claim) or in
- * iobuf_ring_destroy(), which retires what is left; never two at once,
- * and in sequence order.  The broadcast of pooled buffers is built on it,
- * above the ring and the sets (iobuf/ring_bcast.h): the writer broadcasts
- * buffer handles to every reader, and each buffer goes back to its pool
- * when the last reader releases it.  The ring itself carries bytes and
- * knows nothing of buffers.
+ * Retiring entries: a ring created with an on_retire hook calls it
+ * exactly once for every published entry, before the writer reuses its
+ * slot; the reclaimed count (iobuf_ring_reclaimed()) says how far it got.
+ * Lossless, an entry retires after every reader that could see it
+ * released it (or left); entries nobody reads (no reader) are retired at
+ * publish.  The hook runs in the thread whose call made the entry
+ * retirable (a release, a leave, a join, the writer's publish or claim).
+ * Lossy, an entry retires when the writer claims its slot again, in the
+ * writer's claim, whether readers are still copying it or not (the hook
+ * may read the entry, not write it).  Either way destroy retires what is
+ * left, and the hook runs never two at once, in sequence order.  The
+ * broadcast of pooled buffers is built on it, above the ring and the sets
+ * (iobuf/ring_bcast.h): each entry holds its buffer, the hook drops that
+ * holder, and the readers of a lossy ring hold what they read.  The ring
+ * itself carries bytes and knows nothing of buffers.
  *
  * Waiting: busy-spin, spin-then-yield, or spin-then-sleep on a futex, per
  * ring (the writer and the readers' default) or per reader, each with a
@@ -128,10 +130,12 @@ struct iobuf_ring_config {
 	uint32_t spins;		   /* spins before yield/sleep; 0 means IOBUF_RING_DEFAULT_SPINS */
 	unsigned flags;		   /* enum iobuf_ring_flags */
 	/*
-	 * Optional (lossless only): called once per published entry when it
-	 * retires, that is when no reader can see it any more; @entry is the
-	 * entry's payload, valid during the call.  It must not call functions
-	 * of this ring.  NULL: entries are not retired (the ring's default).
+	 * Optional: called once per published entry when it retires, that is
+	 * (lossless) when no reader can see it any more, or (lossy) when the
+	 * writer claims its slot again; @entry is the entry's payload, valid
+	 * during the call (lossy: readers may be copying it, so only read it).
+	 * It must not call functions of this ring.  NULL: entries are not
+	 * retired (the ring's default).
 	 */
 	void (*on_retire)(void *ctx, uint64_t seq, void *entry);
 	void *retire_ctx; /* @ctx of on_retire; must be NULL without on_retire */
@@ -155,8 +159,8 @@ struct iobuf_ring_slots {
  * Returns the ring, or NULL with *@err (when @err is not NULL) set to
  * -EINVAL for a NULL @cfg, a capacity that is 0, not a power of two or too
  * large, an entry size of 0 or too large, an unknown mode, wait strategy or
- * flag, max_readers out of 1 .. IOBUF_RING_MAX_READERS, an on_retire hook
- * on a lossy ring, or a retire_ctx without a hook; -ENOMEM when
+ * flag, max_readers out of 1 .. IOBUF_RING_MAX_READERS, or a retire_ctx
+ * without an on_retire hook; -ENOMEM when
  * allocation fails; the -errno of pthread_mutex_init() (-EAGAIN, -ENOMEM).
  * Nothing leaks on failure.  On success *@err is 0.  The ring starts empty, with no
  * reader and the cursor at 0.
@@ -270,9 +274,12 @@ IOBUF_API int iobuf_ring_reader_set_wait(struct iobuf_ring *ring, int reader, en
  * the reused slots are done; on a retiring ring it acquires the reclaimed
  * count instead (A7, pairs with R7 in the retirer): the hook is done with
  * the reused slots.  In lossy mode it marks the slots as being written
- * (F1) before any new byte can be seen.
+ * (F1) before any new byte can be seen; on a retiring lossy ring it then
+ * calls the hook for the entries those slots held and stores the new
+ * reclaimed count (R7, pairs with A7 in iobuf_ring_reclaimed()).
  * The writer only; wait-free (a gate refresh reads max_readers words); on
- * a retiring ring a refresh may retire entries: lock-free.
+ * a retiring ring a refresh may retire entries, and a lossy claim retires
+ * up to @n: as the hook (a bcast ring's put is lock-free).
  */
 IOBUF_API int iobuf_ring_try_claim(struct iobuf_ring *ring, int n, uint64_t *seq);
 

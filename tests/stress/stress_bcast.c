@@ -18,6 +18,20 @@
  * must have refused no put (no buffer was put twice) and counted as many
  * puts as gets.
  *
+ * Lossy cases: the writer never waits for the ring (only for the pool,
+ * which is larger than the ring and what the readers may hold) and also
+ * records each buffer's length.  Each reader holds what it reads with
+ * iobuf_ring_bcast_read(), checks that every buffer it holds carries the
+ * stamp and the length of the entry it asked for -- never a buffer that
+ * went back, let alone one handed out again -- and counts the entries it
+ * was told it missed.  Slow readers keep what they hold until the writer
+ * has lapped it (the cursor a capacity past it: the entry's own holder was
+ * dropped), check it again, then put it; the writer runs on until each
+ * slow reader was lapped so at least once.  At the end every reader's
+ * received + missed is what was published, reclaimed is what the writer's
+ * laps took back, the pool holds out exactly the ring's entries, and after
+ * destroy every buffer is back, no put was refused, and gets == puts.
+ *
  *   stress_bcast            about 2 s in all (make check)
  *   stress_bcast --long     each case for 30 s (make stress)
  *   stress_bcast --seconds S  each case for S seconds
@@ -56,6 +70,9 @@
 #define BUF_WORDS 32
 #define STAMP_WORDS 24		    /* words 0 .. 23: the writer's stamp */
 #define MARK(r) (STAMP_WORDS + (r)) /* word of reader r (fixed readers), then the churners' */
+#define HOLD_MAX 16		    /* lossy: the most slices a reader holds at once */
+/* Lossy: the length the writer records for entry @seq (at least the stamp, at most the buffer). */
+#define LEN_OF(seq) (STAMP_WORDS * 8 + (seq) % 64)
 
 struct bcase {
 	const char *name;
@@ -67,17 +84,22 @@ struct bcase {
 	int ndeps[MAXR];
 	int deps[MAXR][MAXR];
 	int churn; /* threads that join and leave while the writer runs */
+	bool lossy;
+	unsigned slow; /* lossy: mask of the readers that hold what they read until the writer laps it */
 };
 
 /* clang-format off */
 static const struct bcase cases[] = {
-	{"1 reader, spin, batch 8", IOBUF_RING_SPIN, 64, 128, 8, 1, {0}, {{0}}, 0},
-	{"2 readers, yield, single", IOBUF_RING_YIELD, 16, 64, 1, 2, {0}, {{0}}, 0},
-	{"pipeline A->B, block, batch 4", IOBUF_RING_BLOCK, 32, 48, 4, 2, {0, 1}, {{0}, {0}}, 0},
+	{"1 reader, spin, batch 8", IOBUF_RING_SPIN, 64, 128, 8, 1, {0}, {{0}}, 0, false, 0},
+	{"2 readers, yield, single", IOBUF_RING_YIELD, 16, 64, 1, 2, {0}, {{0}}, 0, false, 0},
+	{"pipeline A->B, block, batch 4", IOBUF_RING_BLOCK, 32, 48, 4, 2, {0, 1}, {{0}, {0}}, 0, false, 0},
 	{"pipeline A->B and C, yield, pool smaller than ring", IOBUF_RING_YIELD, 64, 24, 8, 3,
-	 {0, 1, 0}, {{0}, {0}, {0}}, 0},
-	{"diamond A,B->C, block, batch 16", IOBUF_RING_BLOCK, 32, 64, 16, 3, {0, 0, 2}, {{0}, {0}, {0, 1}}, 0},
-	{"join/leave under load, block", IOBUF_RING_BLOCK, 32, 64, 4, 1, {0}, {{0}}, 2},
+	 {0, 1, 0}, {{0}, {0}, {0}}, 0, false, 0},
+	{"diamond A,B->C, block, batch 16", IOBUF_RING_BLOCK, 32, 64, 16, 3, {0, 0, 2}, {{0}, {0}, {0, 1}}, 0, false, 0},
+	{"join/leave under load, block", IOBUF_RING_BLOCK, 32, 64, 4, 1, {0}, {{0}}, 2, false, 0},
+	{"lossy, 3 readers (1 slow), spin, batch 8", IOBUF_RING_SPIN, 32, 160, 8, 3, {0}, {{0}}, 0, true, 1u << 2},
+	{"lossy, 3 readers (2 slow), block, single", IOBUF_RING_BLOCK, 16, 128, 1, 3, {0}, {{0}}, 0, true, 3u},
+	{"lossy, 2 readers (1 slow), yield, batch 4", IOBUF_RING_YIELD, 8, 96, 4, 2, {0}, {{0}}, 0, true, 1u},
 };
 /* clang-format on */
 #define NCASES ((int)(sizeof(cases) / sizeof(cases[0])))
@@ -93,7 +115,10 @@ struct run {
 	atomic_int failed;
 	atomic_uint_fast64_t joins, churn_seen;
 	uint64_t received[MAXR];
-	uint64_t ring_full; /* broadcasts that found the ring full (gated on the reclaimed count) */
+	uint64_t missed[MAXR];		      /* lossy: what the polls said was missed */
+	uint64_t refused[MAXR];		      /* lossy: reads refused as lapped (stamp or hold) */
+	atomic_uint_fast64_t held_laps[MAXR]; /* lossy: times a slow reader held entries the writer lapped */
+	uint64_t ring_full;		      /* broadcasts that found the ring full (gated on the reclaimed count) */
 	char why[256];
 	pthread_mutex_t why_lock;
 	struct watchdog wd; /* 30 s after t_end: a hang */
@@ -162,6 +187,15 @@ static bool stamp_ok(const uint64_t *b, uint64_t seq)
 	return true;
 }
 
+/* A lossy case runs on past its time until each slow reader held entries the writer lapped. */
+static bool slow_lapped(struct run *run)
+{
+	for (int i = 0; i < run->sc->nreaders; i++)
+		if ((run->sc->slow & (1u << i)) && atomic_load(&run->held_laps[i]) == 0)
+			return false;
+	return true;
+}
+
 static void *writer_main(void *arg)
 {
 	struct targ *a = arg;
@@ -176,7 +210,7 @@ static void *writer_main(void *arg)
 		int n = sc->batch == 1 ? 1 : 1 + (int)(th_rand(&seed) % (uint64_t)sc->batch);
 		int rc;
 
-		if ((iter & 63) == 0 && (int64_t)th_now_ns() >= run->t_end)
+		if ((iter & 63) == 0 && (int64_t)th_now_ns() >= run->t_end && slow_lapped(run))
 			break;
 		for (int i = 0; i < n; i++) {
 			/* Any size the tier serves (65 .. 256 bytes). */
@@ -200,6 +234,11 @@ static void *writer_main(void *arg)
 				goto out_put;
 			}
 			stamp(iobuf_buf(run->set, hs[i]), next + (uint64_t)i);
+			if (sc->lossy && iobuf_setlen(run->set, hs[i], LEN_OF(next + (uint64_t)i)) != 0) {
+				fail(run, "writer: setlen");
+				n = i + 1;
+				goto out_put;
+			}
 		}
 		wd_enter(a->wd, "iobuf_ring_bcast");
 		rc = iobuf_ring_bcast(run->ring, hs, n, 0);
@@ -329,6 +368,124 @@ out:
 	return NULL;
 }
 
+/* A lossy reader's held slice @sl of entry @s: the entry's own buffer, stamp and length. */
+static bool held_ok(struct run *run, const struct iobuf_slice *sl, uint64_t s)
+{
+	const uint64_t *b = iobuf_slice_buf(run->set, sl);
+
+	return b != NULL && sl->off == 0 && sl->len == LEN_OF(s) && stamp_ok(b, s);
+}
+
+static void *lossy_reader_main(void *arg)
+{
+	struct targ *a = arg;
+	struct run *run = a->run;
+	const int me = a->idx, id = run->rid[me];
+	const bool slow = (run->sc->slow & (1u << me)) != 0;
+	struct iobuf_slice held[HOLD_MAX];
+	uint64_t expected = 0, first, missed, seed = a->seed;
+
+	if (!th_pin(a->cpu))
+		pin_failures++;
+	atomic_store(&a->wd->reader, id);
+	while (!reader_finished(run, expected)) {
+		int rc, n, k;
+
+		wd_enter(a->wd, "iobuf_ring_wait");
+		rc = iobuf_ring_wait(run->ring, id, &first, &missed, 20 * MS);
+		wd_leave(a->wd, rc);
+		wd_seq(a->wd, expected, rc > 0 ? first : expected);
+		if (rc == -ETIMEDOUT) {
+			if (give_up(run))
+				break;
+			continue;
+		}
+		if (rc == -EOVERFLOW) {
+			/* Lapped: everything from where we were to the oldest entry still there is counted missed. */
+			if (missed == 0 || first != expected + missed) {
+				fail(run, "reader %d: lapped at %" PRIu64 ": missed %" PRIu64 ", now at %" PRIu64, me,
+				     expected, missed, first);
+				break;
+			}
+			run->missed[me] += missed;
+			expected = first;
+			continue;
+		}
+		if (rc <= 0 || first != expected) {
+			fail(run, "reader %d: wait %d, first %" PRIu64 " expected %" PRIu64, me, rc, first, expected);
+			break;
+		}
+		n = 1 + (int)(th_rand(&seed) % (uint64_t)rc);
+		if (n > HOLD_MAX)
+			n = HOLD_MAX;
+		for (k = 0; k < n; k++) {
+			uint64_t s = first + (uint64_t)k;
+
+			wd_enter(a->wd, "iobuf_ring_bcast_read");
+			rc = iobuf_ring_bcast_read(run->ring, id, s, &held[k]);
+			wd_leave(a->wd, rc);
+			if (rc == -EOVERFLOW) {
+				run->refused[me]++;
+				break; /* lapped before we held it: the next poll counts it */
+			}
+			if (rc != 0) {
+				fail(run, "reader %d: bcast_read %" PRIu64 ": %d", me, s, rc);
+				n = k;
+				goto out_put;
+			}
+			if (!held_ok(run, &held[k], s)) {
+				fail(run, "reader %d: entry %" PRIu64 ": holds a buffer that is not the entry's", me,
+				     s);
+				n = k + 1;
+				goto out_put;
+			}
+		}
+		n = k;
+		if (slow && n > 0) {
+			/* Hold them until the writer laps them (their entries dropped their holders) or stops. */
+			uint64_t past = first + (uint64_t)n + run->sc->ring_cap;
+
+			wd_enter(a->wd, "slow: waiting to be lapped");
+			while (iobuf_ring_cursor(run->ring) < past && !atomic_load(&run->writer_done) && !give_up(run))
+				sched_yield();
+			wd_leave(a->wd, 0);
+			if (iobuf_ring_cursor(run->ring) >= past)
+				atomic_fetch_add(&run->held_laps[me], 1);
+		}
+		for (k = 0; k < n; k++) {
+			if (!held_ok(run, &held[k], first + (uint64_t)k)) {
+				fail(run, "reader %d: entry %" PRIu64 ": its buffer changed while held", me,
+				     first + (uint64_t)k);
+				goto out_put;
+			}
+		}
+		for (k = 0; k < n; k++) {
+			rc = iobuf_slice_put(run->set, &held[k]);
+			if (rc != 0) {
+				fail(run, "reader %d: put of entry %" PRIu64 ": %d", me, first + (uint64_t)k, rc);
+				n = 0; /* the rest were put or refused: do not put again */
+				goto out_put;
+			}
+		}
+		run->received[me] += (uint64_t)n;
+		expected = first + (uint64_t)n;
+		wd_enter(a->wd, "iobuf_ring_release");
+		rc = iobuf_ring_release(run->ring, id, expected);
+		wd_leave(a->wd, rc);
+		if (rc != 0) {
+			fail(run, "reader %d: release %" PRIu64 ": %d", me, expected, rc);
+			break;
+		}
+		continue;
+	out_put:
+		for (k = 0; k < n; k++)
+			if (held[k].h != IOBUF_HANDLE_NONE)
+				iobuf_slice_put(run->set, &held[k]);
+		break;
+	}
+	return NULL;
+}
+
 /* Join (half the time behind reader 0), check a stretch of entries, leave -- often holding some. */
 static void *churn_main(void *arg)
 {
@@ -414,7 +571,7 @@ static bool run_case(int num, const struct bcase *sc, double seconds, double wat
 	struct iobuf_ring_config cfg = {
 	    .capacity = sc->ring_cap,
 	    .entry_size = sizeof(iobuf_handle_t),
-	    .mode = IOBUF_RING_LOSSLESS,
+	    .mode = sc->lossy ? IOBUF_RING_LOSSY : IOBUF_RING_LOSSLESS,
 	    .max_readers = sc->nreaders + sc->churn,
 	    .wait = sc->wait,
 	    .spins = 256,
@@ -467,7 +624,7 @@ static bool run_case(int num, const struct bcase *sc, double seconds, double wat
 					  .cpu = 1 + i,
 					  .seed = 100u + (unsigned)i,
 					  .wd = wd_add(&run.wd, "reader", i)};
-		fn[nth++] = reader_main;
+		fn[nth++] = sc->lossy ? lossy_reader_main : reader_main;
 	}
 	for (int i = 0; i < sc->churn; i++) {
 		args[nth] = (struct targ){
@@ -488,19 +645,35 @@ static bool run_case(int num, const struct bcase *sc, double seconds, double wat
 	reclaimed = iobuf_ring_reclaimed(run.ring);
 	iobuf_set_stats(run.set, &st);
 	for (int i = 0; ok && i < sc->nreaders; i++) {
-		if (run.received[i] != total) {
-			snprintf(run.why, sizeof(run.why), "reader %d: received %" PRIu64 " of %" PRIu64, i,
-				 run.received[i], total);
+		if (run.received[i] + run.missed[i] != total) {
+			snprintf(run.why, sizeof(run.why),
+				 "reader %d: received %" PRIu64 " + missed %" PRIu64 " of %" PRIu64, i, run.received[i],
+				 run.missed[i], total);
 			ok = false;
 		}
 	}
-	if (ok && (cursor != total || reclaimed != cursor)) {
+	if (ok && sc->lossy) {
+		/* The writer's laps took back all but the last lap; the ring's entries alone hold buffers. */
+		uint64_t in_ring = total < sc->ring_cap ? total : sc->ring_cap;
+
+		if (cursor != total || reclaimed != total - in_ring || st.tier[TIER].in_use != in_ring) {
+			snprintf(run.why, sizeof(run.why),
+				 "lossy: cursor %" PRIu64 ", reclaimed %" PRIu64 ", in_use %" PRIu32 " of %" PRIu64
+				 " broadcast, every reader done",
+				 cursor, reclaimed, st.tier[TIER].in_use, total);
+			ok = false;
+		}
+		if (ok && !slow_lapped(&run)) {
+			snprintf(run.why, sizeof(run.why), "a slow reader was never lapped while holding");
+			ok = false;
+		}
+	} else if (ok && (cursor != total || reclaimed != cursor)) {
 		snprintf(run.why, sizeof(run.why),
 			 "stranded: cursor %" PRIu64 ", reclaimed %" PRIu64 " with every reader done", cursor,
 			 reclaimed);
 		ok = false;
 	}
-	if (ok && st.tier[TIER].in_use != 0) {
+	if (ok && !sc->lossy && st.tier[TIER].in_use != 0) {
 		snprintf(run.why, sizeof(run.why), "%" PRIu32 " buffers still out with every reader done",
 			 st.tier[TIER].in_use);
 		ok = false;
@@ -530,6 +703,11 @@ static bool run_case(int num, const struct bcase *sc, double seconds, double wat
 	if (sc->churn)
 		printf("; %" PRIu64 " joins saw %" PRIu64 " entries", (uint64_t)atomic_load(&run.joins),
 		       (uint64_t)atomic_load(&run.churn_seen));
+	for (int i = 0; sc->lossy && i < sc->nreaders; i++)
+		printf("; reader %d%s: %" PRIu64 " held, %" PRIu64 " missed, %" PRIu64 " reads refused, lapped %" PRIu64
+		       " times holding",
+		       i, sc->slow & (1u << i) ? " (slow)" : "", run.received[i], run.missed[i], run.refused[i],
+		       (uint64_t)atomic_load(&run.held_laps[i]));
 	printf("\n");
 	if (ok)
 		printf("ok %d - %s\n", num, sc->name);

@@ -5,7 +5,9 @@
  * released the entry), bcast rings bound to an iobuf_set (each buffer back
  * in its pool exactly once: in_use counts, and a second put of the same
  * handle refused with -EALREADY), readers that depend, join and leave,
- * destroy, every error path.
+ * destroy, every error path; lossy rings: the hook at each lap, readers
+ * that hold what they read (iobuf_ring_bcast_read()) across the lap, and
+ * readers lapped before they held.
  */
 #include "config.h"
 
@@ -187,7 +189,6 @@ static void test_create_errors(void **state)
 	} while (0)
 	BAD(c.entry_size = 16);
 	BAD(c.entry_size = 4);
-	BAD(c.mode = IOBUF_RING_LOSSY);
 	BAD(c.mode = (enum iobuf_ring_mode)7);
 	BAD(c.on_retire = hook_count);
 	BAD(c.retire_ctx = &n);
@@ -196,10 +197,25 @@ static void test_create_errors(void **state)
 	BAD(c.wait = (enum iobuf_ring_wait)9);
 #undef BAD
 
-	/* A generic hook: lossless only, and no context without a hook. */
+	/* A generic hook on either mode, a lossy bcast ring; but no context without a hook. */
 	c = cfg_of(8, 2, IOBUF_RING_SPIN);
 	c.mode = IOBUF_RING_LOSSY;
 	c.on_retire = hook_count;
+	err = 1;
+	r = iobuf_ring_create(&c, &err);
+	assert_non_null(r);
+	assert_int_equal(err, 0);
+	iobuf_ring_destroy(r);
+	c = cfg_of(8, 2, IOBUF_RING_SPIN);
+	c.mode = IOBUF_RING_LOSSY;
+	err = 1;
+	r = iobuf_ring_create_bcast(&c, set, &err);
+	assert_non_null(r);
+	assert_int_equal(err, 0);
+	iobuf_ring_destroy(r);
+	c = cfg_of(8, 2, IOBUF_RING_SPIN);
+	c.mode = IOBUF_RING_LOSSY;
+	c.retire_ctx = &n;
 	assert_null(iobuf_ring_create(&c, &err));
 	assert_int_equal(err, -EINVAL);
 	c = cfg_of(8, 2, IOBUF_RING_SPIN);
@@ -714,6 +730,288 @@ static void test_bcast_errors(void **state)
 	iobuf_set_destroy(set);
 }
 
+/* ---- lossy rings: the hook at each lap; readers that hold what they read ----------- */
+
+static void test_lossy_hook_at_lap(void **state)
+{
+	struct iobuf_ring_config c = cfg_of(4, 2, IOBUF_RING_SPIN);
+	struct log l = {.n = 0};
+	struct iobuf_ring *r;
+	uint64_t first, missed, s;
+	int rd, err;
+
+	(void)state;
+	c.mode = IOBUF_RING_LOSSY;
+	c.on_retire = hook_log;
+	c.retire_ctx = &l;
+	r = iobuf_ring_create(&c, &err);
+	assert_non_null(r);
+	rd = iobuf_ring_reader_add(r, NULL, 0);
+	put_vals(r, 0, 4);
+	/* A full lap, and nothing retires: the slots are not taken back yet, whatever the reader does. */
+	assert_int_equal(l.n, 0);
+	assert_int_equal(iobuf_ring_reclaimed(r), 0);
+	/* Taking two slots back retires exactly what they held, though the reader released nothing. */
+	put_vals(r, 4, 2);
+	assert_log(&l, 2);
+	assert_int_equal(iobuf_ring_reclaimed(r), 2);
+	assert_int_equal(iobuf_ring_poll(r, rd, &first, &missed), -EOVERFLOW);
+	assert_int_equal(missed, 2);
+	assert_int_equal(first, 2);
+	/* Releases retire nothing on a lossy ring. */
+	assert_int_equal(iobuf_ring_poll(r, rd, &first, &missed), 4);
+	assert_int_equal(iobuf_ring_release(r, rd, 6), 0);
+	assert_log(&l, 2);
+	/* The claim retires, before any publish; a refused claim retires nothing. */
+	assert_int_equal(iobuf_ring_try_claim(r, 2, &s), 0);
+	assert_int_equal(s, 6);
+	assert_log(&l, 4);
+	assert_int_equal(iobuf_ring_try_claim(r, 3, &s), -EINVAL); /* would pass its own unpublished entries */
+	assert_log(&l, 4);
+	for (uint64_t k = 6; k < 8; k++) {
+		uint64_t v = 1000 + k;
+
+		assert_int_equal(iobuf_ring_write(r, k, &v), 0);
+	}
+	assert_int_equal(iobuf_ring_publish(r, 6, 2), 0);
+	assert_int_equal(iobuf_ring_reclaimed(r), 4);
+	/* A claim left unpublished at destroy: its slot's old entry was retired, the claim is not. */
+	assert_int_equal(iobuf_ring_try_claim(r, 1, &s), 0);
+	assert_log(&l, 5);
+	iobuf_ring_destroy(r);
+	assert_log(&l, 8); /* 5, 6, 7: published, in the ring at destroy */
+}
+
+/* Set @n lengths: buffer i holds 8 + i bytes. */
+static void setlens(struct iobuf_set *set, const iobuf_handle_t *hs, int n)
+{
+	for (int i = 0; i < n; i++)
+		assert_int_equal(iobuf_setlen(set, hs[i], 8 + (size_t)i), 0);
+}
+
+static struct iobuf_ring *mkbcast_lossy(struct iobuf_set *set, uint32_t cap, int readers)
+{
+	struct iobuf_ring_config c = cfg_of(cap, readers, IOBUF_RING_SPIN);
+	int err = 1;
+	struct iobuf_ring *r;
+
+	c.mode = IOBUF_RING_LOSSY;
+	r = iobuf_ring_create_bcast(&c, set, &err);
+	assert_non_null(r);
+	assert_int_equal(err, 0);
+	return r;
+}
+
+/* Read entries @first .. @first+@n-1 as held slices of hs[...]: the right buffer, its length, one more holder. */
+static void read_held(struct iobuf_ring *r, int rd, struct iobuf_set *set, const iobuf_handle_t *hs, uint64_t first,
+		      int n, struct iobuf_slice *out)
+{
+	for (int k = 0; k < n; k++) {
+		uint64_t s = first + (uint64_t)k;
+		int before = iobuf_holders(set, hs[s]);
+
+		assert_int_equal(iobuf_ring_bcast_read(r, rd, s, &out[k]), 0);
+		assert_int_equal(out[k].h, hs[s]);
+		assert_int_equal(out[k].off, 0);
+		assert_int_equal(out[k].len, 8 + s);
+		assert_int_equal(iobuf_holders(set, hs[s]), before + 1);
+		assert_ptr_equal(iobuf_slice_buf(set, &out[k]), iobuf_buf(set, hs[s]));
+		assert_held(set, hs[s], (int)s);
+	}
+}
+
+static void test_lossy_bcast_holds_across_lap(void **state)
+{
+	struct iobuf_set *set = mkset();
+	struct iobuf_ring *r = mkbcast_lossy(set, 4, 2);
+	struct iobuf_slice a_sl[4], b_sl[4];
+	iobuf_handle_t hs[8];
+	uint64_t first, missed;
+	int a = iobuf_ring_reader_add(r, NULL, 0), b = iobuf_ring_reader_add(r, NULL, 0);
+
+	(void)state;
+	take(set, hs, 8);
+	setlens(set, hs, 8);
+	assert_int_equal(iobuf_ring_bcast(r, hs, 4, 0), 0);
+	assert_int_equal(in_use(set), 8);
+	/* a holds 0..3 and releases the entries at once: the buffers stay, held by a and by the ring. */
+	assert_int_equal(iobuf_ring_poll(r, a, &first, NULL), 4);
+	read_held(r, a, set, hs, 0, 4, a_sl);
+	assert_int_equal(iobuf_ring_release(r, a, 4), 0);
+	assert_int_equal(iobuf_holders(set, hs[0]), 2);
+	/* The writer laps 0..3 (never waiting for b, which read nothing): the ring drops its holders only. */
+	assert_int_equal(iobuf_ring_bcast(r, &hs[4], 4, 0), 0);
+	assert_int_equal(iobuf_ring_reclaimed(r), 4);
+	assert_int_equal(in_use(set), 8);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(iobuf_holders(set, hs[i]), 1);
+		assert_held(set, hs[i], i);
+	}
+	/* b was lapped: told how many, and it never sees 0..3. */
+	assert_int_equal(iobuf_ring_poll(r, b, &first, &missed), -EOVERFLOW);
+	assert_int_equal(missed, 4);
+	assert_int_equal(first, 4);
+	assert_int_equal(iobuf_ring_poll(r, b, &first, &missed), 4);
+	assert_int_equal(missed, 0);
+	read_held(r, b, set, hs, 4, 4, b_sl);
+	assert_int_equal(iobuf_ring_release(r, b, 8), 0);
+	/* a's puts return 0..3, the last holder's each. */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(iobuf_slice_put(set, &a_sl[i]), 0);
+		assert_int_equal(a_sl[i].h, IOBUF_HANDLE_NONE);
+		assert_returned(set, hs[i]);
+	}
+	assert_int_equal(in_use(set), 4);
+	/* Destroy drops the ring's holders of 4..7; b still holds them, until its puts. */
+	iobuf_ring_destroy(r);
+	assert_int_equal(in_use(set), 4);
+	for (int i = 4; i < 8; i++) {
+		assert_int_equal(iobuf_holders(set, hs[i]), 1);
+		assert_held(set, hs[i], i);
+		assert_int_equal(iobuf_slice_put(set, &b_sl[i - 4]), 0);
+		assert_returned(set, hs[i]);
+	}
+	assert_int_equal(in_use(set), 0);
+	assert_int_equal(refusals(set), 8); /* the assert_returned() probes, no more */
+	iobuf_set_destroy(set);
+}
+
+static void test_lossy_bcast_lapped_before_hold(void **state)
+{
+	struct iobuf_set *set = mkset();
+	struct iobuf_ring *r = mkbcast_lossy(set, 4, 1);
+	struct iobuf_slice sl[4];
+	iobuf_handle_t hs[6];
+	uint64_t first, missed;
+	int rd = iobuf_ring_reader_add(r, NULL, 0);
+
+	(void)state;
+	take(set, hs, 6);
+	setlens(set, hs, 6);
+	assert_int_equal(iobuf_ring_bcast(r, hs, 4, 0), 0);
+	assert_int_equal(iobuf_ring_poll(r, rd, &first, NULL), 4);
+	/* Between the poll and the reads the writer laps 0 and 1: their buffers go back (nobody held them). */
+	assert_int_equal(iobuf_ring_bcast(r, &hs[4], 2, 0), 0);
+	assert_int_equal(in_use(set), 4);
+	assert_returned(set, hs[0]);
+	assert_returned(set, hs[1]);
+	/* The read is refused and holds nothing; the reader may release only up to it. */
+	sl[0].h = 12345;
+	assert_int_equal(iobuf_ring_bcast_read(r, rd, 0, &sl[0]), -EOVERFLOW);
+	assert_int_equal(sl[0].h, IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_ring_release(r, rd, 1), -EINVAL);
+	assert_int_equal(in_use(set), 4);
+	/* The next poll counts 0 and 1 as missed and starts at 2, still there. */
+	assert_int_equal(iobuf_ring_poll(r, rd, &first, &missed), -EOVERFLOW);
+	assert_int_equal(missed, 2);
+	assert_int_equal(first, 2);
+	assert_int_equal(iobuf_ring_poll(r, rd, &first, &missed), 4);
+	read_held(r, rd, set, hs, 2, 4, sl);
+	assert_int_equal(iobuf_ring_release(r, rd, 6), 0);
+	assert_int_equal(iobuf_slices_put(set, sl, 4), 0);
+	assert_int_equal(in_use(set), 4); /* the ring still holds 2..5 */
+	iobuf_ring_destroy(r);
+	assert_int_equal(in_use(set), 0);
+	assert_int_equal(refusals(set), 2);
+	iobuf_set_destroy(set);
+}
+
+/* A lossless bcast ring: bcast_read holds past the release, so the buffer outlives the entry. */
+static void test_lossless_bcast_read_keeps(void **state)
+{
+	struct iobuf_set *set = mkset();
+	struct iobuf_ring *r = mkbcast(set, 4, 2, IOBUF_RING_SPIN);
+	struct iobuf_slice sl[2];
+	iobuf_handle_t hs[2];
+	uint64_t first;
+	int rd = iobuf_ring_reader_add(r, NULL, 0);
+
+	(void)state;
+	take(set, hs, 2);
+	setlens(set, hs, 2);
+	assert_int_equal(iobuf_ring_bcast(r, hs, 2, 0), 0);
+	assert_int_equal(iobuf_ring_poll(r, rd, &first, NULL), 2);
+	read_held(r, rd, set, hs, 0, 2, sl);
+	/* The release retires the entries (the ring's holders dropped); the slices keep the buffers. */
+	assert_int_equal(iobuf_ring_release(r, rd, 2), 0);
+	assert_int_equal(iobuf_ring_reclaimed(r), 2);
+	assert_int_equal(in_use(set), 2);
+	assert_held(set, hs[0], 0);
+	assert_held(set, hs[1], 1);
+	assert_int_equal(iobuf_slices_put(set, sl, 2), 0);
+	assert_int_equal(in_use(set), 0);
+	iobuf_ring_destroy(r);
+	assert_int_equal(refusals(set), 0);
+	iobuf_set_destroy(set);
+}
+
+static void test_bcast_read_errors(void **state)
+{
+	struct iobuf_set *set = mkset();
+	struct iobuf_ring_config pc = cfg_of(4, 2, IOBUF_RING_SPIN);
+	struct iobuf_ring *lossy = mkbcast_lossy(set, 4, 2), *lossless = mkbcast(set, 4, 2, IOBUF_RING_SPIN), *plain;
+	struct iobuf_slice sl;
+	iobuf_handle_t hs[3];
+	uint64_t first;
+	int rd = iobuf_ring_reader_add(lossy, NULL, 0), rl = iobuf_ring_reader_add(lossless, NULL, 0), err;
+	int gone = iobuf_ring_reader_add(lossy, NULL, 0);
+
+	(void)state;
+	plain = iobuf_ring_create(&pc, &err);
+	assert_non_null(plain);
+	assert_int_equal(iobuf_ring_reader_add(plain, NULL, 0), 0);
+	take(set, hs, 3);
+	assert_int_equal(iobuf_ring_bcast(lossy, hs, 2, 0), 0);
+	assert_int_equal(iobuf_ring_poll(lossy, rd, &first, NULL), 2);
+	assert_int_equal(iobuf_ring_reader_remove(lossy, gone), 0);
+
+#define REFUSED(call, rc)                                                                                              \
+	do {                                                                                                           \
+		sl.h = 777;                                                                                            \
+		assert_int_equal((call), (rc));                                                                        \
+		assert_int_equal(sl.h, IOBUF_HANDLE_NONE);                                                             \
+		assert_int_equal(iobuf_holders(set, hs[0]), 1);                                                        \
+		assert_int_equal(iobuf_holders(set, hs[1]), 1);                                                        \
+	} while (0)
+	assert_int_equal(iobuf_ring_bcast_read(lossy, rd, 0, NULL), -EINVAL);
+	REFUSED(iobuf_ring_bcast_read(NULL, rd, 0, &sl), -EINVAL);
+	REFUSED(iobuf_ring_bcast_read(plain, 0, 0, &sl), -EINVAL); /* not a bcast ring */
+	REFUSED(iobuf_ring_bcast_read(lossy, -1, 0, &sl), -EINVAL);
+	REFUSED(iobuf_ring_bcast_read(lossy, 2, 0, &sl), -EINVAL);    /* beyond max_readers */
+	REFUSED(iobuf_ring_bcast_read(lossy, gone, 0, &sl), -EINVAL); /* inactive */
+	REFUSED(iobuf_ring_bcast_read(lossy, rd, 2, &sl), -EINVAL);   /* not polled */
+	assert_int_equal(iobuf_ring_release(lossy, rd, 1), 0);
+	REFUSED(iobuf_ring_bcast_read(lossy, rd, 0, &sl), -EINVAL); /* released */
+	assert_int_equal(iobuf_ring_bcast_read(lossy, rd, 1, &sl), 0);
+	assert_int_equal(sl.h, hs[1]);
+	assert_int_equal(iobuf_slice_put(set, &sl), 0);
+
+	/* Holders at the limit: -EMLINK, not the ring's -EOVERFLOW, and the count is unchanged. */
+	assert_int_equal(iobuf_hold(set, hs[1], IOBUF_HOLDERS_MAX - 1), 0);
+	sl.h = 777;
+	assert_int_equal(iobuf_ring_bcast_read(lossy, rd, 1, &sl), -EMLINK);
+	assert_int_equal(sl.h, IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_holders(set, hs[1]), (int)IOBUF_HOLDERS_MAX);
+
+	/* Lossless: a buffer its sender put behind the ring's back is refused as the pool says. */
+	assert_int_equal(iobuf_ring_bcast(lossless, &hs[2], 1, 0), 0);
+	assert_int_equal(iobuf_ring_poll(lossless, rl, &first, NULL), 1);
+	assert_int_equal(iobuf_put(set, hs[2]), 0); /* misuse */
+	sl.h = 777;
+	assert_int_equal(iobuf_ring_bcast_read(lossless, rl, 0, &sl), -EALREADY);
+	assert_int_equal(sl.h, IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_ring_release(lossless, rl, 1), 0); /* the retire's put is refused, and counted */
+	assert_int_equal(refusals(set), 1);
+	iobuf_ring_destroy(lossless);
+	iobuf_ring_destroy(plain);
+	iobuf_ring_destroy(lossy);
+	/* hs[1] keeps its IOBUF_HOLDERS_MAX - 1 holders; everything else is back. */
+	assert_int_equal(in_use(set), 1);
+	assert_int_equal(iobuf_holders(set, hs[1]), (int)IOBUF_HOLDERS_MAX - 1);
+#undef REFUSED
+	iobuf_set_destroy(set);
+}
+
 /* ---- a writer asleep on a full bcast ring -------------------------------------------- */
 
 struct releaser {
@@ -775,6 +1073,11 @@ int main(void)
 	    cmocka_unit_test(test_bcast_destroy_returns_all),
 	    cmocka_unit_test(test_bcast_errors),
 	    cmocka_unit_test(test_bcast_wakes_writer),
+	    cmocka_unit_test(test_lossy_hook_at_lap),
+	    cmocka_unit_test(test_lossy_bcast_holds_across_lap),
+	    cmocka_unit_test(test_lossy_bcast_lapped_before_hold),
+	    cmocka_unit_test(test_lossless_bcast_read_keeps),
+	    cmocka_unit_test(test_bcast_read_errors),
 	};
 	/* clang-format on */
 
