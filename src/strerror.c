@@ -24,12 +24,14 @@ static const struct {
 	{ESTALE, "stale handle: its buffer was put and handed out again"},
 	{ENOBUFS, "no free buffer in the tier (pool empty)"},
 	{ETIMEDOUT, "no buffer came back before the timeout"},
-	{EMSGSIZE, "size above the largest tier"},
+	{EMSGSIZE, "size above the largest tier (or the fallback's buffers)"},
+	{ENODATA, "nothing to freeze: the frame is empty"},
+	{ERANGE, "beyond the slice, the frame or what was granted"},
 	{EDQUOT, "over the account's quota"},
 	{ENOMEM, "out of memory: an allocation or a mapping failed"},
 	{EAGAIN, "not now: it would have to wait (non-blocking call, full or empty queue)"},
 	{EBUSY, "still in use: something else depends on it"},
-	{EOVERFLOW, "reader lapped: entries were missed"},
+	{EOVERFLOW, "reader lapped (entries were missed), or a buffer at its most holders"},
 };
 
 /* The C library's text for @err; GNU and XSI strerror_r differ in what they return. */
