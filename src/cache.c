@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <iobuf/account.h>
 #include <iobuf/cache.h>
 #include <iobuf/iov.h>
 
@@ -404,13 +405,27 @@ bool iobuf__cache_of_set(const struct iobuf_cache *c, const struct iobuf_set *se
 	return true;
 }
 
-ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_slice *s, int k, int *kept)
+/* One get of the tier of @size for a read: through @acct when not NULL; never the set's fallback. */
+static int get_for_read(struct iobuf_cache *c, struct iobuf_account *acct, size_t size, iobuf_handle_t *h)
+{
+	int rc = acct ? iobuf_account_get_cached(acct, c, size, h) : iobuf_cache_get(c, size, h);
+
+	if (rc == 0 && IOBUF_UNLIKELY(iobuf__set_of_fallback(c->set, *h))) {
+		(void)iobuf_put(c->set, *h);
+		return -ENOBUFS;
+	}
+	return rc;
+}
+
+/* iobuf_cache_readv() and iobuf_account_readv(): the gets through @acct when not NULL. */
+static ssize_t readv_through(struct iobuf_cache *c, struct iobuf_account *acct, int fd, int tier, struct iobuf_slice *s,
+			     int k, int *kept)
 {
 	iobuf_handle_t hs[IOBUF_READV_POOLED_MAX];
 	struct iobuf_pool *p;
 	size_t size;
 	ssize_t r;
-	int got = 0, keep;
+	int got = 0, keep, rc = -ENOBUFS;
 
 	if (kept)
 		*kept = 0;
@@ -421,13 +436,13 @@ ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_
 		return -EBUSY;
 	size = iobuf_pool_buf_size(p);
 	/* All @k off the stack at once when it has them; else one by one, as many as there are. */
-	if (iobuf_cache_get_bulk(c, size, hs, k) == 0)
+	if (!acct && iobuf_cache_get_bulk(c, size, hs, k) == 0)
 		got = k;
 	else
-		while (got < k && iobuf_cache_get(c, size, &hs[got]) == 0)
+		while (got < k && (rc = get_for_read(c, acct, size, &hs[got])) == 0)
 			got++;
 	if (got == 0)
-		return -ENOBUFS;
+		return rc;
 	r = iobuf__readv_fresh(fd, p, hs, got, size, &keep);
 	for (int i = 0; i < keep; i++)
 		s[i] = (struct iobuf_slice){hs[i], 0, (uint32_t)iobuf_pool_len(p, hs[i])};
@@ -435,6 +450,22 @@ ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_
 	(void)iobuf_cache_put_bulk(c, hs + keep, got - keep);
 	*kept = keep;
 	return r;
+}
+
+ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_slice *s, int k, int *kept)
+{
+	return readv_through(c, NULL, fd, tier, s, k, kept);
+}
+
+ssize_t iobuf_account_readv(struct iobuf_account *acct, struct iobuf_cache *c, int fd, int tier,
+			    struct iobuf_slice *s, int k, int *kept)
+{
+	if (!acct) {
+		if (kept)
+			*kept = 0;
+		return -EINVAL;
+	}
+	return readv_through(c, acct, fd, tier, s, k, kept);
 }
 
 /* ---- the out-of-line calls ----------------------------------------------------- */

@@ -28,8 +28,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <iobuf/common.h>
+#include <iobuf/slice.h>
 #include <iobuf/slot.h>
 #include <iobuf/tiers.h>
 
@@ -97,6 +99,17 @@ IOBUF_API int iobuf_account_get(struct iobuf_account *acct, size_t size, iobuf_h
  */
 IOBUF_API int iobuf_account_get_cached(struct iobuf_account *acct, struct iobuf_cache *cache, size_t size,
 				       iobuf_handle_t *h);
+
+/*
+ * iobuf_account_readv - iobuf_cache_readv() with every buffer charged to @acct.
+ *
+ * Reads into as many fresh buffers as the account's limits allow (up to
+ * @k); returns -EDQUOT (nothing read, nothing held) when not even one
+ * is allowed, else as iobuf_cache_readv().  The buffers that received
+ * nothing go back uncharged.  Owner thread of @cache only.
+ */
+IOBUF_API ssize_t iobuf_account_readv(struct iobuf_account *acct, struct iobuf_cache *cache, int fd, int tier,
+				      struct iobuf_slice *s, int k, int *kept);
 
 /*
  * iobuf_account_of - the account live handle @h of @set is charged to.

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -243,6 +244,49 @@ static void test_spill_charged_where_it_came_from(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* Reads charged to an account: as many buffers as its limit allows, then -EDQUOT; the rest go back uncharged. */
+static void test_account_readv(void **state)
+{
+	struct iobuf_set *s = small_set(0), *other = small_set(0);
+	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL), *oc = iobuf_cache_create(other, NULL, NULL);
+	struct iobuf_account_config cfg = {.max_buffers = {[IOBUF_TIER_SMALL] = 2}};
+	struct iobuf_account *a = iobuf_account_create(s, &cfg, NULL);
+	struct iobuf_slice sl[8];
+	uint8_t data[5000];
+	int sv[2], kept = -1;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	memset(data, 7, sizeof(data));
+	assert_int_equal(write(sv[0], data, sizeof(data)), 5000);
+	assert_int_equal(iobuf_account_readv(a, c, sv[1], IOBUF_TIER_SMALL, sl, 8, &kept), 2048);
+	assert_int_equal(kept, 2);
+	assert_ptr_equal(iobuf_account_of(s, sl[0].h), a);
+	assert_int_equal(stats(a).held[IOBUF_TIER_SMALL], 2);
+	assert_int_equal(iobuf_account_readv(a, c, sv[1], IOBUF_TIER_SMALL, sl + 2, 8, &kept), -EDQUOT);
+	assert_int_equal(kept, 0);
+	assert_int_equal(iobuf_account_readv(NULL, c, sv[1], IOBUF_TIER_SMALL, sl + 2, 8, &kept), -EINVAL);
+	assert_int_equal(iobuf_account_readv(a, oc, sv[1], IOBUF_TIER_SMALL, sl + 2, 8, &kept), -EINVAL);
+	assert_int_equal(iobuf_account_readv(a, c, sv[1], 9, sl + 2, 8, &kept), -EINVAL);
+	assert_int_equal(iobuf_slices_put(s, sl, 2), 0);
+	assert_int_equal(stats(a).bytes, 0);
+	/* Room again: the rest is read. */
+	assert_int_equal(iobuf_account_readv(a, c, sv[1], IOBUF_TIER_SMALL, sl, 8, &kept), 2048);
+	assert_int_equal(iobuf_slices_put(s, sl, kept), 0);
+	assert_int_equal(iobuf_account_readv(a, c, sv[1], IOBUF_TIER_SMALL, sl, 8, &kept), 904);
+	assert_int_equal(kept, 1);
+	assert_int_equal(iobuf_slices_put(s, sl, kept), 0);
+	assert_int_equal(stats(a).bytes, 0);
+	assert_int_equal(stats(a).refused, 4); /* the refused read, and each of the three reads that stopped at the limit */
+	close(sv[0]);
+	close(sv[1]);
+	iobuf_cache_destroy(c);
+	iobuf_cache_destroy(oc);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+	iobuf_set_destroy(other);
+}
+
 /* ---- watermarks ---------------------------------------------------------------------------- */
 
 struct edge_log {
@@ -415,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_credit_paths),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_spill_charged_where_it_came_from),
+		cmocka_unit_test(test_account_readv),
 		cmocka_unit_test(test_watermarks),
 		cmocka_unit_test(test_two_threads),
 	};

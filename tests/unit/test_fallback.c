@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -207,6 +208,34 @@ static void test_with_the_rest(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* Reads take tier buffers only: with the tier empty they say -ENOBUFS, the fallback untouched. */
+static void test_reads_use_the_tiers(void **state)
+{
+	struct iobuf_set *s = set_fb(2);
+	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
+	struct iobuf_slice sl[4];
+	iobuf_handle_t n0, n1, hs[4];
+	int sv[2], kept;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[0], "hello", 5), 5);
+	assert_int_equal(iobuf_get(s, 64, &n0), 0);
+	assert_int_equal(iobuf_get(s, 64, &n1), 0);
+	assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_NANO, sl, 4, &kept), -ENOBUFS);
+	assert_int_equal(iobuf_readv_pooled(s, sv[1], IOBUF_TIER_NANO, hs, 4, &kept), -ENOBUFS);
+	assert_int_equal(stats(s).fallback.in_use, 0);
+	assert_int_equal(iobuf_put(s, n0), 0);
+	assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_NANO, sl, 4, &kept), 5);
+	assert_int_equal(iobuf_capacity(s, sl[0].h), 64);
+	assert_int_equal(iobuf_slice_put(s, &sl[0]), 0);
+	assert_int_equal(iobuf_put(s, n1), 0);
+	close(sv[0]);
+	close(sv[1]);
+	iobuf_cache_destroy(c);
+	iobuf_set_destroy(s);
+}
+
 static void test_config_errors(void **state)
 {
 	struct iobuf_set_config cfg = {.capacity = {[IOBUF_TIER_NANO] = 2}, .fallback_count = 1,
@@ -236,6 +265,7 @@ int main(void)
 		cmocka_unit_test(test_exhausted_tier),
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_with_the_rest),
+		cmocka_unit_test(test_reads_use_the_tiers),
 		cmocka_unit_test(test_config_errors),
 	};
 
