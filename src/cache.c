@@ -405,12 +405,16 @@ bool iobuf__cache_of_set(const struct iobuf_cache *c, const struct iobuf_set *se
 	return true;
 }
 
-/* One get of the tier of @size for a read: through @acct when not NULL; never the set's fallback. */
-static int get_for_read(struct iobuf_cache *c, struct iobuf_account *acct, size_t size, iobuf_handle_t *h)
+/*
+ * One get of @tier's buffers (of @size) for a read: through @acct when
+ * not NULL; never a larger tier's (a spill) nor the set's fallback, which
+ * the read would address in @tier's arena.
+ */
+static int get_for_read(struct iobuf_cache *c, struct iobuf_account *acct, int tier, size_t size, iobuf_handle_t *h)
 {
 	int rc = acct ? iobuf_account_get_cached(acct, c, size, h) : iobuf_cache_get(c, size, h);
 
-	if (rc == 0 && IOBUF_UNLIKELY(iobuf__set_of_fallback(c->set, *h))) {
+	if (rc == 0 && IOBUF_UNLIKELY((int)iobuf_handle_tag(*h) != tier || iobuf__set_of_fallback(c->set, *h))) {
 		(void)iobuf_put(c->set, *h);
 		return -ENOBUFS;
 	}
@@ -439,7 +443,7 @@ static ssize_t readv_through(struct iobuf_cache *c, struct iobuf_account *acct, 
 	if (!acct && iobuf_cache_get_bulk(c, size, hs, k) == 0)
 		got = k;
 	else
-		while (got < k && (rc = get_for_read(c, acct, size, &hs[got])) == 0)
+		while (got < k && (rc = get_for_read(c, acct, tier, size, &hs[got])) == 0)
 			got++;
 	if (got == 0)
 		return rc;

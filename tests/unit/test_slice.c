@@ -610,6 +610,37 @@ static void test_cache_readv_empty(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* A set that spills: with the tier empty, the read says -ENOBUFS rather than take (and misaddress) a larger tier's buffer. */
+static void test_cache_readv_no_spill(void **state)
+{
+	struct iobuf_set_config cfg = {.capacity = {[IOBUF_TIER_NANO] = 2, [IOBUF_TIER_SMALL] = 8},
+				       .flags = IOBUF_SET_SPILL};
+	struct iobuf_set *s = iobuf_set_create(&cfg, NULL);
+	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
+	struct iobuf_slice sl[4];
+	iobuf_handle_t n0, n1;
+	int sv[2], kept;
+
+	(void)state;
+	assert_non_null(c);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[0], "0123456789", 10), 10);
+	assert_int_equal(iobuf_get(s, 64, &n0), 0);
+	assert_int_equal(iobuf_get(s, 64, &n1), 0);
+	assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_NANO, sl, 4, &kept), -ENOBUFS);
+	assert_int_equal(in_use(s, IOBUF_TIER_SMALL, NULL), 0);
+	assert_int_equal(iobuf_put(s, n1), 0);
+	assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_NANO, sl, 4, &kept), 10);
+	assert_int_equal(kept, 1);
+	assert_memory_equal(iobuf_slice_buf(s, &sl[0]), "0123456789", 10);
+	assert_int_equal(iobuf_slice_put(s, &sl[0]), 0);
+	assert_int_equal(iobuf_put(s, n0), 0);
+	close(sv[0]);
+	close(sv[1]);
+	iobuf_cache_destroy(c);
+	iobuf_set_destroy(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -626,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_readv_records_lengths),
 		cmocka_unit_test(test_cache_readv),
 		cmocka_unit_test(test_cache_readv_empty),
+		cmocka_unit_test(test_cache_readv_no_spill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
