@@ -419,6 +419,11 @@ static int run_sub(struct client *cl)
 		uint8_t role = RELAY_ROLE_SUB;
 
 		p->fd = connect_to(cl->port);
+		if (slow || nonreader) {
+			int small = 64 * 1024; /* a slow reader's kernel holds little */
+
+			setsockopt(p->fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		}
 		p->in = malloc(cl->icap);
 		p->next = calloc((size_t)cl->pubs, sizeof(*p->next));
 		if (!p->in || !p->next || !send_all(p->fd, &role, 1))

@@ -4,7 +4,7 @@
  *
  *   relay_server [--port N] [--port-file FILE] [--tier NAME] [--buffers N] [--burst K]
  *                [--max-message B] [--sub-buffers N] [--sub-bytes B] [--write-timeout MS]
- *                [--conns N] [--copy] [--quiet]
+ *                [--conns N] [--sock-buffer B] [--copy] [--quiet]
  *
  * Publishers send length-prefixed frames (examples/relay.h); the relay
  * sends each frame, header and payload, to every subscriber.  One thread,
@@ -101,6 +101,7 @@ struct options {
 	size_t sub_bytes;
 	long write_ms;
 	int conns;
+	int sock_buffer;
 	bool copy;
 	bool quiet;
 };
@@ -179,6 +180,8 @@ static void usage(FILE *out)
 		     "  -W, --write-timeout MS  close a subscriber that takes none of its queue for MS ms\n"
 		     "                          (default 10000; 0: never)\n"
 		     "  -c, --conns N           connections at most (default 256)\n"
+		     "  -S, --sock-buffer B     SO_SNDBUF of every connection (default 262144; 0: the kernel's\n"
+		     "                          autotuning, megabytes a subscriber that never reads pins)\n"
 		     "  -C, --copy              malloc, one copy of each message per subscriber (the baseline)\n"
 		     "  -q, --quiet             no line per closed connection\n");
 }
@@ -218,14 +221,16 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"burst", required_argument, NULL, 'k'},       {"max-message", required_argument, NULL, 'M'},
 		{"sub-buffers", required_argument, NULL, 'B'}, {"sub-bytes", required_argument, NULL, 'Q'},
 		{"write-timeout", required_argument, NULL, 'W'}, {"conns", required_argument, NULL, 'c'},
+		{"sock-buffer", required_argument, NULL, 'S'},
 		{"copy", no_argument, NULL, 'C'},              {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
 	};
 	int ch;
 
 	*o = (struct options){.tier = IOBUF_TIER_MEDIUM, .buffers = 4096, .burst = 16, .max_message = 16384,
-			      .sub_buffers = 256, .sub_bytes = 1 << 20, .write_ms = 10000, .conns = 256};
-	while ((ch = getopt_long(argc, argv, "p:f:T:n:k:M:B:Q:W:c:Cqh", longs, NULL)) != -1) {
+			      .sub_buffers = 256, .sub_bytes = 1 << 20, .write_ms = 10000, .conns = 256,
+			      .sock_buffer = 256 * 1024};
+	while ((ch = getopt_long(argc, argv, "p:f:T:n:k:M:B:Q:W:c:S:Cqh", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'p': o->port = (int)parse_long(optarg, 0, 65535, "--port"); break;
 		case 'f': o->port_file = optarg; break;
@@ -243,6 +248,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'Q': o->sub_bytes = (size_t)parse_long(optarg, 64, 1L << 30, "--sub-bytes"); break;
 		case 'W': o->write_ms = parse_long(optarg, 0, 86400000, "--write-timeout"); break;
 		case 'c': o->conns = (int)parse_long(optarg, 2, 1 << 16, "--conns"); break;
+		case 'S': o->sock_buffer = (int)parse_long(optarg, 0, 1 << 30, "--sock-buffer"); break;
 		case 'C': o->copy = true; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -643,6 +649,7 @@ static void pub_close(struct relay *r, int i, bool bad)
 		r->cut++; /* gone in the middle of a frame: what we have of it is never delivered */
 	if (!r->o.quiet && (bad || c->fgot > 0))
 		printf("relay_server: publisher %d closed: %s\n", i, bad ? "bad frame length" : "cut mid-message");
+	fflush(stdout);
 	if (!r->o.copy && c->npend > 0) {
 		(void)iobuf_slices_put(r->set, c->pend, c->npend);
 		r->puts = true;
@@ -683,6 +690,12 @@ static void sub_close(struct relay *r, int i, enum sub_end why)
 		r->c[c->snext].sprev = c->sprev;
 	r->nsubs--;
 	c->role = ROLE_NEW;
+	if (why == END_TIMEOUT || why == END_PROTOCOL || why == END_NOTICE) {
+		/* A reset: what its socket still holds is dropped now, not sent to a peer that takes nothing. */
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	conn_free(r, i); /* a dirty flag left on the slot is skipped by its fd */
 }
 
@@ -780,8 +793,11 @@ static void flush_dirty(struct relay *r)
 		if (c->fd < 0 || c->role != ROLE_SUB)
 			continue;
 		rc = sub_flush(r, i);
-		if (rc < 0)
+		if (rc < 0) {
+			if (rc != -EPIPE && rc != -ECONNRESET && !r->o.quiet)
+				printf("relay_server: subscriber %d: %s\n", i, iobuf_strerror(rc));
 			sub_close(r, i, END_PEER);
+		}
 	}
 }
 
@@ -946,6 +962,8 @@ static void accept_all(struct relay *r)
 			continue;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (r->o.sock_buffer > 0)
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &r->o.sock_buffer, sizeof(r->o.sock_buffer));
 		r->c[i].fd = fd;
 		r->c[i].gen++;
 		r->c[i].role = ROLE_NEW;
