@@ -146,6 +146,7 @@ echo "pool statistics of the iobuf server at exit:"
 sed -n '/^tier /,/^spills:/p' "$tmp/iobuf.server"
 echo "(MB = 10^6 bytes; latency: from a send to the echo of its last byte, under full load.)"
 
+${SHELL:-sh} "$(dirname "$0")/relay_demo.sh" "$(dirname "$server")/relay_server" "$(dirname "$client")/relay_client" || failed="$failed relay"
 if [ -n "$failed" ]; then
 	echo
 	echo "demo: FAILED:$failed" >&2
