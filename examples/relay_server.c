@@ -292,7 +292,7 @@ static void entry_drop(struct relay *r, struct conn *c, int i)
 		c->q[i] = IOBUF_SLICE_NONE;
 		return;
 	}
-	if (iobuf_slice_put(r->set, &c->q[i]) < 0)
+	if (iobuf_cache_slice_put(r->cache, &c->q[i]) < 0)
 		r->errors++;
 	r->puts = true;
 }
@@ -530,7 +530,7 @@ static void deliver(struct relay *r, struct conn *pub)
 	/* One holder per subscriber: the relay's own holder goes to the last of them. */
 	for (int k = 0; k < pub->npend; k++) {
 		if (nt == 0) {
-			(void)iobuf_slice_put(r->set, &pub->pend[k]);
+			(void)iobuf_cache_slice_put(r->cache, &pub->pend[k]);
 			r->puts = true;
 		} else if (nt > 1 && iobuf_hold(r->set, pub->pend[k].h, (uint32_t)(nt - 1)) < 0) {
 			r->errors++; /* cannot happen: we hold it, and nt is far below IOBUF_HOLDERS_MAX */
@@ -575,7 +575,7 @@ static int pub_take(struct relay *r, struct conn *c, struct iobuf_slice *s)
 			if (c->fgot + n == RELAY_HDR) {
 				c->flen = frame_len(r, relay_get32(c->hdr));
 				if (c->flen == 0) {
-					(void)iobuf_slice_put(r->set, s);
+					(void)iobuf_cache_slice_put(r->cache, s);
 					r->puts = true;
 					return -EPROTO;
 				}
@@ -587,7 +587,7 @@ static int pub_take(struct relay *r, struct conn *c, struct iobuf_slice *s)
 
 			if (iobuf_slice_split(r->set, s, take, &tail) < 0) {
 				r->errors++; /* cannot happen: we hold it */
-				(void)iobuf_slice_put(r->set, s);
+				(void)iobuf_cache_slice_put(r->cache, s);
 				return -EPROTO;
 			}
 			c->pend[c->npend++] = *s;
@@ -651,7 +651,7 @@ static void pub_close(struct relay *r, int i, bool bad)
 		printf("relay_server: publisher %d closed: %s\n", i, bad ? "bad frame length" : "cut mid-message");
 	fflush(stdout);
 	if (!r->o.copy && c->npend > 0) {
-		(void)iobuf_slices_put(r->set, c->pend, c->npend);
+		(void)iobuf_cache_slices_put(r->cache, c->pend, c->npend);
 		r->puts = true;
 	}
 	if (c->starved)
@@ -748,7 +748,7 @@ static int sub_flush(struct relay *r, int i)
 		} else {
 			size_t trimmed = partial ? c->q[c->head + whole].len - cur->iov_len : 0;
 
-			done = iobuf_slices_consume(r->set, &c->q[c->head], n, (size_t)w);
+			done = iobuf_cache_slices_consume(r->cache, &c->q[c->head], n, (size_t)w);
 			if (done != whole)
 				return done < 0 ? done : -EINVAL;
 			/* consume put the whole ones (their bytes counted off here) and trimmed the partial one */
@@ -844,7 +844,7 @@ static void pub_read(struct relay *r, int i)
 			}
 			for (int k = 0; k < kept; k++) {
 				if (rc < 0) {
-					(void)iobuf_slice_put(r->set, &s[k]);
+					(void)iobuf_cache_slice_put(r->cache, &s[k]);
 					r->puts = true;
 				} else {
 					rc = pub_take(r, c, &s[k]);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <iobuf/cache.h>
 #include <iobuf/pool.h>
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
@@ -97,26 +98,32 @@ void *iobuf_slice_buf(const struct iobuf_set *set, const struct iobuf_slice *s)
 	return b ? b + s->off : NULL;
 }
 
-int iobuf_slice_put(struct iobuf_set *set, struct iobuf_slice *s)
+/* Where a slice's holder goes back: through a cache when there is one, else the set. */
+struct putter {
+	struct iobuf_set *set;
+	struct iobuf_cache *cache;
+};
+
+static int put_slice(const struct putter *to, struct iobuf_slice *s)
 {
 	int rc;
 
 	if (!s)
 		return -EINVAL;
-	rc = iobuf_put(set, s->h);
+	rc = to->cache ? iobuf_cache_put(to->cache, s->h) : iobuf_put(to->set, s->h);
 	if (rc == 0)
 		*s = IOBUF_SLICE_NONE;
 	return rc;
 }
 
-int iobuf_slices_put(struct iobuf_set *set, struct iobuf_slice *s, int n)
+static int put_slices(const struct putter *to, struct iobuf_slice *s, int n)
 {
 	int first = 0;
 
 	if (!s || n < 0)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		int rc = iobuf_slice_put(set, &s[i]);
+		int rc = put_slice(to, &s[i]);
 
 		if (rc < 0 && !first)
 			first = rc;
@@ -124,7 +131,7 @@ int iobuf_slices_put(struct iobuf_set *set, struct iobuf_slice *s, int n)
 	return first;
 }
 
-int iobuf_slices_consume(struct iobuf_set *set, struct iobuf_slice *s, int n, size_t bytes)
+static int consume(const struct putter *to, struct iobuf_slice *s, int n, size_t bytes)
 {
 	size_t total = 0;
 	int done = 0;
@@ -140,7 +147,7 @@ int iobuf_slices_consume(struct iobuf_set *set, struct iobuf_slice *s, int n, si
 		int rc;
 
 		bytes -= s[done].len;
-		rc = iobuf_slice_put(set, &s[done]);
+		rc = put_slice(to, &s[done]);
 		if (rc < 0)
 			return rc;
 		done++;
@@ -149,4 +156,35 @@ int iobuf_slices_consume(struct iobuf_set *set, struct iobuf_slice *s, int n, si
 	if (bytes > 0)
 		(void)iobuf_slice_trim_front(&s[done], bytes);
 	return done;
+}
+
+int iobuf_slice_put(struct iobuf_set *set, struct iobuf_slice *s)
+{
+	return put_slice(&(struct putter){set, NULL}, s);
+}
+
+int iobuf_slices_put(struct iobuf_set *set, struct iobuf_slice *s, int n)
+{
+	return put_slices(&(struct putter){set, NULL}, s, n);
+}
+
+int iobuf_slices_consume(struct iobuf_set *set, struct iobuf_slice *s, int n, size_t bytes)
+{
+	return consume(&(struct putter){set, NULL}, s, n, bytes);
+}
+
+/* The cache forms: NULL is the cache's own -EINVAL, as iobuf_cache_put() says it. */
+int iobuf_cache_slice_put(struct iobuf_cache *cache, struct iobuf_slice *s)
+{
+	return cache ? put_slice(&(struct putter){NULL, cache}, s) : -EINVAL;
+}
+
+int iobuf_cache_slices_put(struct iobuf_cache *cache, struct iobuf_slice *s, int n)
+{
+	return cache ? put_slices(&(struct putter){NULL, cache}, s, n) : -EINVAL;
+}
+
+int iobuf_cache_slices_consume(struct iobuf_cache *cache, struct iobuf_slice *s, int n, size_t bytes)
+{
+	return cache ? consume(&(struct putter){NULL, cache}, s, n, bytes) : -EINVAL;
 }

@@ -38,6 +38,7 @@ IOBUF_BEGIN_DECLS
 
 struct iobuf_set;
 struct iobuf_pool;
+struct iobuf_cache;
 
 /* The most holders one buffer can have; one more is refused with -EOVERFLOW. */
 #define IOBUF_HOLDERS_MAX UINT32_C(0x7fffffff)
@@ -186,6 +187,18 @@ IOBUF_API int iobuf_slices_put(struct iobuf_set *set, struct iobuf_slice *s, int
  * the error of a refused put (the slices before it are put).
  */
 IOBUF_API int iobuf_slices_consume(struct iobuf_set *set, struct iobuf_slice *s, int n, size_t bytes);
+
+/*
+ * iobuf_cache_slice_put, iobuf_cache_slices_put, iobuf_cache_slices_consume
+ * - the same, with each holder put through @cache (iobuf_cache_put()):
+ * the slices a thread read through its cache (iobuf_cache_readv()) go
+ * back to it without passing the pool.  @cache is a cache of the slices'
+ * set (a slice of another set is refused with -EINVAL, as its put);
+ * owner thread of @cache only.
+ */
+IOBUF_API int iobuf_cache_slice_put(struct iobuf_cache *cache, struct iobuf_slice *s);
+IOBUF_API int iobuf_cache_slices_put(struct iobuf_cache *cache, struct iobuf_slice *s, int n);
+IOBUF_API int iobuf_cache_slices_consume(struct iobuf_cache *cache, struct iobuf_slice *s, int n, size_t bytes);
 
 IOBUF_END_DECLS
 

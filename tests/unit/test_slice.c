@@ -641,6 +641,47 @@ static void test_cache_readv_no_spill(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* The cache forms put through the cache: what a thread read comes back to its own stack. */
+static void test_cache_slice_puts(void **state)
+{
+	struct iobuf_set *s = small_set(), *other = small_set();
+	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL), *oc = iobuf_cache_create(other, NULL, NULL);
+	struct iobuf_slice sl[8], tail;
+	uint8_t data[3000];
+	int sv[2], kept, before;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fill(data, sizeof(data), 4);
+	assert_int_equal(write(sv[0], data, sizeof(data)), 3000);
+	assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_SMALL, sl, 8, &kept), 3000);
+	assert_int_equal(kept, 3);
+	before = iobuf_cache_count(c, IOBUF_TIER_SMALL);
+	assert_int_equal(iobuf_slice_split(s, &sl[2], 100, &tail), 0);
+	assert_int_equal(iobuf_cache_slice_put(oc, &sl[0]), -EINVAL); /* another set's cache */
+	assert_true(sl[0].h != IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_cache_slice_put(NULL, &sl[0]), -EINVAL);
+	assert_int_equal(iobuf_cache_slice_put(c, NULL), -EINVAL);
+	assert_int_equal(iobuf_cache_slice_put(c, &sl[0]), 0);
+	assert_true(sl[0].h == IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_cache_count(c, IOBUF_TIER_SMALL), before + 1);
+	/* 1024 + 100 written: the second slice and the first half of the third go; the tail is trimmed. */
+	assert_int_equal(iobuf_cache_slices_consume(c, &sl[1], 2, 1024 + 100), 2);
+	assert_int_equal(iobuf_cache_count(c, IOBUF_TIER_SMALL), before + 2); /* the third's buffer: the tail holds it */
+	assert_int_equal(iobuf_cache_slices_consume(NULL, &sl[1], 1, 0), -EINVAL);
+	assert_int_equal(iobuf_cache_slices_put(c, &tail, 1), 0);
+	assert_int_equal(iobuf_cache_count(c, IOBUF_TIER_SMALL), before + 3);
+	assert_int_equal(iobuf_cache_slices_put(NULL, &tail, 1), -EINVAL);
+	assert_int_equal(iobuf_cache_slices_put(c, NULL, 1), -EINVAL);
+	assert_int_equal(in_use(s, IOBUF_TIER_SMALL, NULL), 0);
+	close(sv[0]);
+	close(sv[1]);
+	iobuf_cache_destroy(c);
+	iobuf_cache_destroy(oc);
+	iobuf_set_destroy(s);
+	iobuf_set_destroy(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -658,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_cache_readv),
 		cmocka_unit_test(test_cache_readv_empty),
 		cmocka_unit_test(test_cache_readv_no_spill),
+		cmocka_unit_test(test_cache_slice_puts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
