@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,18 @@
 static inline struct iobuf_pool *pool_of(const struct iobuf_set *set, iobuf_handle_t h)
 {
 	return set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;
+}
+
+/*
+ * True when @s lies within its buffer: [off, off + len) inside the tier's
+ * size (a standalone pool's handle names no tier: nothing is inside).  The
+ * one check of a slice's range, written so that no sum can wrap.
+ */
+static inline bool in_buffer(const struct iobuf_slice *s)
+{
+	size_t cap = iobuf_handle_capacity(s->h);
+
+	return s->off <= cap && s->len <= cap - s->off;
 }
 
 int iobuf_hold(struct iobuf_set *set, iobuf_handle_t h, uint32_t n)
@@ -75,6 +88,8 @@ int iobuf_slice_split(struct iobuf_set *set, struct iobuf_slice *s, size_t at, s
 	if (!s || !tail)
 		return -EINVAL;
 	*tail = IOBUF_SLICE_NONE;
+	if (!in_buffer(s))
+		return -EINVAL; /* a tail of it would name bytes it never had */
 	if (at > s->len)
 		return -ERANGE;
 	rc = iobuf_hold(set, s->h, 1);
@@ -92,7 +107,7 @@ void *iobuf_slice_buf(const struct iobuf_set *set, const struct iobuf_slice *s)
 	if (!s)
 		return NULL;
 	b = iobuf_buf(set, s->h);
-	return b ? b + s->off : NULL;
+	return b && in_buffer(s) ? b + s->off : NULL;
 }
 
 int iobuf_slice_put(struct iobuf_set *set, struct iobuf_slice *s)
