@@ -695,6 +695,7 @@ static bool share_run(int k, char *what, size_t what_len)
 
 #define PR_TIER IOBUF_TIER_NANO
 #define PR_CAP 64
+#define MIN_ROUNDS 200 /* however slow the run (valgrind), each race runs at least this often */
 
 enum race_kind { R_HOLD_VS_PUT, R_HOLD_MAX, R_LAST_TWO, R_SETLEN, R_CACHE_VS_POOL, NRACES };
 
@@ -947,8 +948,8 @@ static void *race_main(void *arg)
 
 	th_pin(me->id);
 	for (;;) {
-		if (me->id == 0 &&
-		    (__atomic_load_n(&failures, __ATOMIC_RELAXED) || th_now_ns() > r->end || !race_setup(me)))
+		if (me->id == 0 && (__atomic_load_n(&failures, __ATOMIC_RELAXED) ||
+				    (th_now_ns() > r->end && r->rounds >= MIN_ROUNDS) || !race_setup(me)))
 			__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
 		th_barrier_wait(&r->bar, &me->sense); /* go */
 		if (__atomic_load_n(&r->stop, __ATOMIC_RELAXED))
