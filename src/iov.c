@@ -193,11 +193,12 @@ int iobuf_iov_from_slices(const struct iobuf_set *set, const struct iobuf_slice 
 	if (!set || n < 0 || (n > 0 && (!s || !iov)))
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		uint8_t *b = iobuf_buf(set, s[i].h);
+		/* NULL for a buffer not live in @set or a range beyond it (iobuf_slice_buf() checks both). */
+		void *b = iobuf_slice_buf(set, &s[i]);
 
-		if (!b || (size_t)s[i].off + s[i].len > iobuf_capacity(set, s[i].h))
+		if (!b)
 			return -EINVAL;
-		iov[i].iov_base = b + s[i].off;
+		iov[i].iov_base = b;
 		iov[i].iov_len = s[i].len;
 	}
 	return n;

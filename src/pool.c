@@ -558,24 +558,29 @@ static int not_live(const struct iobuf_pool *p, uint32_t idx, iobuf_handle_t h)
 
 /*
  * Record @val in @word, buffer @idx's length or kind word, for the
- * hand-out @gen.  A compare-and-swap, so that a holder that lost a race
- * to the last put (the buffer was handed out again since its check)
- * cannot overwrite the value of a later hand-out: it may only replace a
- * word of its own or an older generation, which no later hand-out reads
- * (iobuf__len_of()).
+ * hand-out @gen, decided by the slot rather than by ordering generations
+ * (which wrap).  The compare-and-swap succeeds only if the word has not
+ * changed since a load made before a check that found the slot still at
+ * @gen.  A later hand-out writes its word only after its take (L1), so a
+ * load that sees that word comes with a check that sees the slot moved on,
+ * and we refuse; if a later hand-out took the slot but has not written its
+ * word yet, we write (@gen, @val), which it reads as 0 (iobuf__len_of()):
+ * what a fresh hand-out has anyway.
  */
 static int store_for(const struct iobuf_pool *p, uint64_t *word, uint32_t idx, uint32_t gen, uint32_t val)
 {
-	uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+	/* L1: acquire, pairs with the release of a later hand-out's store below. */
+	uint64_t w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+	iobuf_handle_t h = (iobuf_handle_t)gen << 32;
 
-	do {
-		uint32_t wgen = (uint32_t)(w >> 32);
-
-		if (wgen != gen && wgen - p->gen_base > gen - p->gen_base)
-			return not_live(p, idx, (iobuf_handle_t)gen << 32);
-	} while (!__atomic_compare_exchange_n(word, &w, ((uint64_t)gen << 32) | val, false, __ATOMIC_RELAXED,
-					      __ATOMIC_RELAXED));
-	return 0;
+	for (;;) {
+		if (!iobuf__slot_live(iobuf__slot_load(&p->shape.slot[idx]), h))
+			return not_live(p, idx, h);
+		/* L1: release: this hand-out's take comes before its word. */
+		if (__atomic_compare_exchange_n(word, &w, ((uint64_t)gen << 32) | val, false, __ATOMIC_RELEASE,
+						__ATOMIC_ACQUIRE))
+			return 0;
+	}
 }
 
 /* The index of @h when it is live, or why not. */

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,19 @@
 static inline struct iobuf_pool *pool_of(const struct iobuf_set *set, iobuf_handle_t h)
 {
 	return iobuf__set_route(set, h);
+}
+
+/*
+ * True when @s lies within its buffer: [off, off + len) inside the tier's
+ * size (a standalone pool's handle names no tier: nothing is inside).  The
+ * one check of a slice's range, written so that no sum can wrap.
+ */
+static inline bool in_buffer(const struct iobuf_set *set, const struct iobuf_slice *s)
+{
+	struct iobuf_pool *p = pool_of(set, s->h);
+	size_t cap = p ? iobuf_pool_buf_size(p) : 0; /* whether live or not: the hold or the lookup says that */
+
+	return s->off <= cap && s->len <= cap - s->off;
 }
 
 int iobuf_hold(struct iobuf_set *set, iobuf_handle_t h, uint32_t n)
@@ -78,6 +92,8 @@ int iobuf_slice_split(struct iobuf_set *set, struct iobuf_slice *s, size_t at, s
 	if (!s || !tail)
 		return -EINVAL;
 	*tail = IOBUF_SLICE_NONE;
+	if (!in_buffer(set, s))
+		return -EINVAL; /* a tail of it would name bytes it never had */
 	if (at > s->len)
 		return -ERANGE;
 	rc = iobuf_hold(set, s->h, 1);
@@ -95,7 +111,7 @@ void *iobuf_slice_buf(const struct iobuf_set *set, const struct iobuf_slice *s)
 	if (!s)
 		return NULL;
 	b = iobuf_buf(set, s->h);
-	return b ? b + s->off : NULL;
+	return b && in_buffer(set, s) ? b + s->off : NULL;
 }
 
 /* Where a slice's holder goes back: through a cache when there is one, else the set. */

@@ -125,8 +125,9 @@ IOBUF_API int iobuf_slice_clone(struct iobuf_set *set, const struct iobuf_slice 
  *
  * Both share the buffer; *@tail holds a holder of its own (one atomic
  * operation).  @at may be 0 or the whole length (one side is then empty,
- * and still holds the buffer).  Returns 0; -ERANGE for @at beyond @s's
- * length; the refusals of iobuf_hold().  A refusal changes neither slice
+ * and still holds the buffer).  Returns 0; -EINVAL for NULL or a slice
+ * that reaches beyond its buffer; -ERANGE for @at beyond @s's length; the
+ * refusals of iobuf_hold().  A refusal changes neither slice
  * (and *@tail is IOBUF_SLICE_NONE).  Lock-free.
  */
 IOBUF_API int iobuf_slice_split(struct iobuf_set *set, struct iobuf_slice *s, size_t at, struct iobuf_slice *tail);
@@ -157,7 +158,8 @@ static inline int iobuf_slice_trim_back(struct iobuf_slice *s, size_t n)
 /*
  * iobuf_slice_buf - the address of the first byte of @s.
  *
- * NULL when @s's buffer is not live in @set.  Wait-free.
+ * NULL when @s's buffer is not live in @set, or when @s reaches beyond
+ * it (an empty slice at its end is the address one past it).  Wait-free.
  */
 IOBUF_API void *iobuf_slice_buf(const struct iobuf_set *set, const struct iobuf_slice *s);
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * thread.h - what stress tests and benchmarks share: pinning threads to
- * cores, a monotonic clock, a fast per-thread PRNG and an SPSC channel.
+ * cores, a monotonic clock, a fast per-thread PRNG, an SPSC channel and a
+ * two-thread barrier.
  * Header-only; not installed.
  */
 #ifndef IOBUF_TESTS_THREAD_H
@@ -119,6 +120,30 @@ static inline bool th_chan_pop(struct th_chan *c, uint64_t *v)
 	*v = c->slot[t % TH_CHAN];
 	__atomic_store_n(&c->tail, t + 1, __ATOMIC_RELEASE);
 	return true;
+}
+
+/*
+ * th_barrier: two threads meet (sense-reversing; spins, then yields, since
+ * make -j8 check oversubscribes the cores).  Each thread keeps its own
+ * sense, 0 at first.  The last to arrive releases what both wrote before.
+ */
+struct th_barrier {
+	uint32_t count;
+	uint32_t sense;
+};
+
+static inline void th_barrier_wait(struct th_barrier *b, uint32_t *local_sense)
+{
+	uint32_t s = *local_sense ^= 1;
+
+	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == 2) {
+		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+		return;
+	}
+	for (int i = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s; i++)
+		if (i > 64)
+			sched_yield();
 }
 
 #endif /* IOBUF_TESTS_THREAD_H */

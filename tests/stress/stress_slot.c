@@ -55,27 +55,6 @@ static void spin(int n)
 }
 static unsigned cache_flags;
 
-/* ---- a two-thread barrier that spins, then yields (make -j8 check oversubscribes) ---- */
-
-struct barrier {
-	uint32_t count;
-	uint32_t sense;
-};
-
-static void barrier_wait(struct barrier *b, uint32_t *local_sense)
-{
-	uint32_t s = *local_sense ^= 1;
-
-	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == 2) {
-		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
-		return;
-	}
-	for (int i = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s; i++)
-		if (i > 64)
-			sched_yield();
-}
-
 /* ---- 1-16: racing double puts ----------------------------------------------- */
 
 enum path { PATH_POOL, PATH_POOL_BULK, PATH_CACHE, PATH_CACHE_BULK, NPATHS };
@@ -83,7 +62,7 @@ static const char *const path_name[NPATHS] = {"pool put", "pool bulk put", "cach
 
 struct race {
 	struct iobuf_pool *pool;
-	struct barrier bar;
+	struct th_barrier bar;
 	enum path path[2];
 	iobuf_handle_t hs[BATCH];
 	int n;
@@ -183,12 +162,12 @@ static void *racer_main(void *arg)
 					me->ok = false;
 			}
 		}
-		barrier_wait(&r->bar, &me->sense); /* go: both put the same handles at once */
+		th_barrier_wait(&r->bar, &me->sense); /* go: both put the same handles at once */
 		if (__atomic_load_n(&r->stop, __ATOMIC_RELAXED))
 			break;
 		put_all(me);
 		iobuf_cache_flush(me->cache);
-		barrier_wait(&r->bar, &me->sense); /* both done, both caches flushed */
+		th_barrier_wait(&r->bar, &me->sense); /* both done, both caches flushed */
 		if (me->id != 0)
 			continue; /* thread 0 checks while we wait at the next barrier */
 		if (single(r->path[0]) && single(r->path[1])) {
@@ -249,7 +228,7 @@ static bool race_pair(enum path a, enum path b, uint64_t *total)
 
 struct rest {
 	struct iobuf_pool *pool;
-	struct barrier bar;
+	struct th_barrier bar;
 	uint64_t deadline;
 	uint32_t stop;
 	uint64_t snapshots;
@@ -314,7 +293,7 @@ static void *rest_main(void *arg)
 		r->cached[me->id] = (uint32_t)iobuf_cache_count(me->cache, 0);
 		if (!me->ok || (me->id == 0 && th_now_ns() > r->deadline))
 			__atomic_store_n(&r->stop, 1, __ATOMIC_RELAXED);
-		barrier_wait(&r->bar, &me->sense); /* everyone stopped, no call in flight */
+		th_barrier_wait(&r->bar, &me->sense); /* everyone stopped, no call in flight */
 		/* Read between the barriers: nobody writes stop until both passed the next one. */
 		stop = __atomic_load_n(&r->stop, __ATOMIC_RELAXED);
 		if (me->id == 0) {
@@ -332,7 +311,7 @@ static void *rest_main(void *arg)
 				me->ok = false;
 			}
 		}
-		barrier_wait(&r->bar, &me->sense);
+		th_barrier_wait(&r->bar, &me->sense);
 		if (stop)
 			break;
 	}

@@ -25,6 +25,7 @@
 #include <iobuf/cache.h>
 #include <iobuf/iov.h>
 #include <iobuf/pool.h>
+#include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
 /* ---- counting allocations (-Wl,--wrap) ---------------------------------------- */
@@ -511,10 +512,14 @@ static void test_no_allocation(void **state)
 	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
 	static iobuf_handle_t hs[512];
 	iobuf_handle_t extra;
-	int fd = iobuf_set_ready_fd(s);
+	int fd = iobuf_set_ready_fd(s), sv[2], kept;
+	struct iobuf_slice sl[4];
+	struct iovec iov[4];
+	uint8_t data[200] = {7};
 
 	(void)state;
 	assert_true(fd >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	allocs = 0;
 	counting = 1;
 	for (int round = 0; round < 3; round++) {
@@ -534,9 +539,39 @@ static void test_no_allocation(void **state)
 		assert_int_equal(iobuf_cache_flush(c) >= 0, 1);
 		assert_int_equal(iobuf_cache_park(c), 0);
 		assert_int_equal(iobuf_cache_unpark(c), 0);
+		/* Shared buffers: holders, lengths, slices, their iovecs, a short write consumed, a read into slices. */
+		assert_int_equal(iobuf_get(s, 64, &hs[0]), 0);
+		assert_int_equal(iobuf_hold(s, hs[0], 2), 0);
+		assert_int_equal(iobuf_pool_hold(p, hs[0], 1), 0);
+		assert_int_equal(iobuf_holders(s, hs[0]), 4);
+		assert_int_equal(iobuf_pool_holders(p, hs[0]), 4);
+		assert_int_equal(iobuf_setlen(s, hs[0], 60), 0);
+		assert_int_equal(iobuf_pool_setlen(p, hs[0], 50), 0);
+		assert_int_equal(iobuf_len(s, hs[0]), 50);
+		assert_int_equal(iobuf_pool_len(p, hs[0]), 50);
+		assert_int_equal(iobuf_pool_put(p, hs[0]), 0);
+		assert_int_equal(iobuf_put(s, hs[0]), 0);
+		assert_int_equal(iobuf_cache_put(c, hs[0]), 0);
+		assert_int_equal(iobuf_slice_from(s, hs[0], &sl[0]), 0);
+		assert_int_equal(iobuf_slice_split(s, &sl[0], 20, &sl[1]), 0);
+		assert_int_equal(iobuf_slice_clone(s, &sl[1], &sl[2]), 0);
+		assert_non_null(iobuf_slice_buf(s, &sl[2]));
+		assert_int_equal(iobuf_slice_trim_front(&sl[2], 5), 0);
+		assert_int_equal(iobuf_slice_trim_back(&sl[2], 5), 0);
+		assert_int_equal(iobuf_iov_from_slices(s, sl, 3, iov), 3);
+		assert_int_equal(iobuf_slices_consume(s, sl, 3, 25), 1);
+		assert_int_equal(iobuf_slice_put(s, &sl[1]), 0);
+		assert_int_equal(iobuf_slices_put(s, &sl[2], 1), 0);
+		assert_int_equal(write(sv[0], data, sizeof(data)), (ssize_t)sizeof(data));
+		assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_NANO, sl, 4, &kept), (ssize_t)sizeof(data));
+		assert_int_equal(kept, 4);
+		assert_int_equal(iobuf_slices_put(s, sl, kept), 0);
+		assert_int_equal(iobuf_cache_flush(c) >= 0, 1); /* the next round takes the whole tier */
 	}
 	counting = 0;
 	assert_int_equal(allocs, 0);
+	close(sv[0]);
+	close(sv[1]);
 	iobuf_cache_destroy(c);
 	iobuf_set_destroy(s);
 }
