@@ -386,6 +386,47 @@ static void test_parked_cache(void **state)
 	iobuf_set_destroy(s);
 }
 
+/*
+ * A spilled get is charged the larger tier's size, and only that: it is
+ * refused only when that buffer would pass a limit, never for the size of
+ * the tier it was asked of on top, and peak_bytes and the watermarks see
+ * the buffer alone.
+ */
+static void test_spill_byte_limit(void **state)
+{
+	struct iobuf_set_config scfg = {.capacity = {[IOBUF_TIER_NANO] = 1, [IOBUF_TIER_SMALL] = 4},
+					.flags = IOBUF_SET_SPILL};
+	struct iobuf_set *s = iobuf_set_create(&scfg, NULL);
+	struct edge_log log = {0};
+	struct iobuf_account_config cfg = {.max_bytes = 64 + 1024,
+					   .high_bytes = 64 + 1024,
+					   .low_bytes = 64,
+					   .on_watermark = on_edge,
+					   .arg = &log};
+	struct iobuf_account *a;
+	iobuf_handle_t h1, h2;
+	struct iobuf_account_stats st;
+
+	(void)state;
+	assert_non_null(s);
+	a = iobuf_account_create(s, &cfg, NULL);
+	assert_non_null(a);
+	assert_int_equal(iobuf_account_get(a, 64, &h1), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &h2), 0); /* spilled: 64 + 1024 is the limit, not beyond */
+	assert_int_equal(iobuf_handle_tag(h2), IOBUF_TIER_SMALL);
+	st = stats(a);
+	assert_int_equal(st.bytes, 64 + 1024);
+	assert_int_equal(st.peak_bytes, 64 + 1024);
+	assert_int_equal(st.refused, 0);
+	assert_int_equal(log.n, 1); /* the high mark, reached once */
+	assert_int_equal(iobuf_put(s, h1), 0);
+	assert_int_equal(iobuf_put(s, h2), 0);
+	assert_int_equal(log.n, 2);
+	assert_int_equal(stats(a).bytes, 0);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
 /* ---- two threads ----------------------------------------------------------------------------- */
 
 #define RACE_LIMIT 16
@@ -491,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_spill_charged_where_it_came_from),
 		cmocka_unit_test(test_watermarks),
+		cmocka_unit_test(test_spill_byte_limit),
 		cmocka_unit_test(test_two_threads),
 	};
 
