@@ -247,6 +247,11 @@ int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, siz
 	return finish(a, tier, rc, *h);
 }
 
+struct iobuf_set *iobuf__account_set(const struct iobuf_account *a)
+{
+	return a->set;
+}
+
 struct iobuf_account *iobuf_account_of(const struct iobuf_set *set, iobuf_handle_t h)
 {
 	struct iobuf_pool *p = set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;

@@ -21,6 +21,8 @@
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
+#include "account.h"
+
 #define HINT_DEFAULT 4096
 
 struct iobuf_builder {
@@ -40,6 +42,10 @@ struct iobuf_builder *iobuf_builder_create(struct iobuf_set *set, const struct i
 	int rc = -EINVAL;
 
 	if (!set || (cfg && cfg->hint > IOBUF_MAX_SIZE))
+		goto fail;
+	/* Every buffer comes from @set: a cache or an account of another set (or a pool's cache) would hand out others. */
+	if (cfg && ((cfg->cache && !iobuf__cache_of_set(cfg->cache, set)) ||
+		    (cfg->acct && iobuf__account_set(cfg->acct) != set)))
 		goto fail;
 	rc = -ENOMEM;
 	b = calloc(1, sizeof(*b));

@@ -49,7 +49,8 @@ struct iobuf_builder_config {
  *
  * @cfg may be NULL.  Takes no buffer until the first write.  Returns the
  * builder (*@err = 0), or NULL with *@err -EINVAL (NULL @set, a hint
- * above 256 KiB) or -ENOMEM.  Blocking (it allocates).
+ * above 256 KiB, a cache or an account that is not @set's) or -ENOMEM.
+ * Blocking (it allocates).
  */
 IOBUF_API struct iobuf_builder *iobuf_builder_create(struct iobuf_set *set, const struct iobuf_builder_config *cfg,
 						     int *err);

@@ -21,6 +21,7 @@
 #include <iobuf/account.h>
 #include <iobuf/builder.h>
 #include <iobuf/cache.h>
+#include <iobuf/pool.h>
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
@@ -245,6 +246,43 @@ static void test_errors(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* A cache or an account of another set, or a pool's cache, is refused at create: its buffers are not the set's. */
+static void test_foreign_cache_or_account(void **state)
+{
+	struct iobuf_set *s = set_of(2), *other = set_of(2);
+	struct iobuf_cache *c = iobuf_cache_create(other, NULL, NULL);
+	struct iobuf_account_config acfg = {0};
+	struct iobuf_account *a = iobuf_account_create(other, &acfg, NULL);
+	struct iobuf_pool_config pc = {.buf_size = 4096, .capacity = 2};
+	struct iobuf_pool *p = iobuf_pool_create(&pc, NULL);
+	struct iobuf_cache *cp = iobuf_cache_create_pool(p, NULL, NULL);
+	struct iobuf_builder_config cfg = {.cache = c};
+	int err = 0;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(a);
+	assert_non_null(cp);
+	assert_null(iobuf_builder_create(s, &cfg, &err));
+	assert_int_equal(err, -EINVAL);
+	cfg.cache = cp;
+	err = 0;
+	assert_null(iobuf_builder_create(s, &cfg, &err));
+	assert_int_equal(err, -EINVAL);
+	cfg.cache = NULL;
+	cfg.acct = a;
+	err = 0;
+	assert_null(iobuf_builder_create(s, &cfg, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_int_equal(in_use_all(other), 0);
+	iobuf_cache_destroy(cp);
+	iobuf_pool_destroy(p);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_cache_destroy(c);
+	iobuf_set_destroy(other);
+	iobuf_set_destroy(s);
+}
+
 /* ---- random call sequences against a model -------------------------------------------------- */
 
 #define LIVE 64
@@ -423,6 +461,7 @@ int main(void)
 		cmocka_unit_test(test_largest_tier),
 		cmocka_unit_test(test_cache_and_account),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_foreign_cache_or_account),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_frozen_bytes_stay),
 	};
