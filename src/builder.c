@@ -102,7 +102,8 @@ int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t
 		if (len > IOBUF_MAX_SIZE - b->len)
 			return -EMSGSIZE;
 		need = b->len + len;
-		size = b->len == 0 && b->hint > need ? b->hint : need;
+		/* At least the hint, moving too: a frame no longer than the hint then moves once at most. */
+		size = b->hint > need ? b->hint : need;
 		rc = take(b, size, &h);
 		if (rc < 0)
 			return rc;

@@ -136,6 +136,43 @@ static void test_frame_moves(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* A frame no longer than the hint, written a few bytes at a time, moves once at most: to a buffer of the hint's size. */
+static void test_one_move_below_hint(void **state)
+{
+	struct iobuf_set *s = set_of(4);
+	struct iobuf_builder_config cfg = {.hint = 1024};
+	struct iobuf_builder *b = iobuf_builder_create(s, &cfg, NULL);
+	struct iobuf_slice first, sl;
+	uint8_t data[1024];
+	uint8_t *start = NULL;
+	int moves = 0;
+
+	(void)state;
+	pattern(data, sizeof(data), 5);
+	assert_int_equal(iobuf_builder_append(b, data, 900), 0);
+	assert_int_equal(iobuf_builder_freeze(b, &first), 0);
+	for (size_t n = 0; n < 600; n += 10) {
+		void *p;
+
+		assert_int_equal(iobuf_builder_writable(b, 10, &p, NULL), 0);
+		if (start && (uint8_t *)p - n != start)
+			moves++;
+		start = (uint8_t *)p - n;
+		memcpy(p, data + n, 10);
+		assert_int_equal(iobuf_builder_commit(b, 10), 0);
+	}
+	assert_int_equal(iobuf_builder_freeze(b, &sl), 0);
+	assert_int_equal(moves, 1);
+	assert_int_equal(iobuf_handle_capacity(sl.h), 1024);
+	assert_memory_equal(iobuf_slice_buf(s, &sl), data, 600);
+	assert_memory_equal(iobuf_slice_buf(s, &first), data, 900);
+	assert_int_equal(iobuf_slice_put(s, &first), 0);
+	assert_int_equal(iobuf_slice_put(s, &sl), 0);
+	iobuf_builder_destroy(b);
+	assert_int_equal(in_use_all(s), 0);
+	iobuf_set_destroy(s);
+}
+
 /* Up to 256 KiB a frame grows; beyond, it is refused and stays as it was. */
 static void test_largest_tier(void **state)
 {
@@ -458,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_frames_share),
 		cmocka_unit_test(test_frame_moves),
+		cmocka_unit_test(test_one_move_below_hint),
 		cmocka_unit_test(test_largest_tier),
 		cmocka_unit_test(test_cache_and_account),
 		cmocka_unit_test(test_errors),
