@@ -145,10 +145,15 @@ static bool add_bytes_within(uint64_t *ctr, uint64_t d, uint64_t limit, uint64_t
 	return true;
 }
 
-/* Reserve one buffer of @tier for @a; -EDQUOT (nothing reserved) beyond a limit. */
-static int charge(struct iobuf_account *a, int tier)
+/*
+ * Reserve one buffer of @tier for @a, in place of the one of tier @from
+ * it reserved already (-1: none); -EDQUOT (nothing changed) beyond a
+ * limit.  Moving a reservation adds only the difference of the sizes in
+ * one compare-and-swap, so the bytes never count both buffers at once.
+ */
+static int reserve(struct iobuf_account *a, int tier, int from)
 {
-	uint64_t size = IOBUF_TIER_SIZE(tier), after, peak;
+	uint64_t size = IOBUF_TIER_SIZE(tier) - (from < 0 ? 0 : IOBUF_TIER_SIZE(from)), after, peak;
 
 	if (!add_within(&a->held[tier], a->cfg.max_buffers[tier]))
 		goto refused;
@@ -156,6 +161,8 @@ static int charge(struct iobuf_account *a, int tier)
 		__atomic_fetch_sub(&a->held[tier], 1, __ATOMIC_RELAXED);
 		goto refused;
 	}
+	if (from >= 0)
+		__atomic_fetch_sub(&a->held[from], 1, __ATOMIC_RELAXED);
 	peak = iobuf__load_64(&a->peak_bytes);
 	while (after > peak && !__atomic_compare_exchange_n(&a->peak_bytes, &peak, after, true, __ATOMIC_RELAXED,
 							     __ATOMIC_RELAXED))
@@ -166,6 +173,11 @@ static int charge(struct iobuf_account *a, int tier)
 refused:
 	iobuf__faa_64(&a->refused, 1);
 	return -EDQUOT;
+}
+
+static int charge(struct iobuf_account *a, int tier)
+{
+	return reserve(a, tier, -1);
 }
 
 /* Give back what charge() reserved (a get that found no buffer, or the last put). */
@@ -199,14 +211,11 @@ static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
 		(void)iobuf_put(a->set, h);
 		return -ENOBUFS;
 	}
-	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: charge that one. */
-	if ((int)iobuf_handle_tag(h) != tier) {
-		if (charge(a, (int)iobuf_handle_tag(h)) < 0) {
-			uncharge(a, tier);
-			(void)iobuf_put(a->set, h);
-			return -EDQUOT;
-		}
+	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: move the reservation there. */
+	if ((int)iobuf_handle_tag(h) != tier && reserve(a, (int)iobuf_handle_tag(h), tier) < 0) {
 		uncharge(a, tier);
+		(void)iobuf_put(a->set, h);
+		return -EDQUOT;
 	}
 	(void)iobuf__pool_charge(iobuf_set_pool(a->set, (int)iobuf_handle_tag(h)), h, a);
 	iobuf__faa_64(&a->gets, 1);
@@ -243,6 +252,11 @@ int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, siz
 		return rc;
 	rc = iobuf_cache_get(c, size, h);
 	return finish(a, tier, rc, *h);
+}
+
+struct iobuf_set *iobuf__account_set(const struct iobuf_account *a)
+{
+	return a->set;
 }
 
 struct iobuf_account *iobuf_account_of(const struct iobuf_set *set, iobuf_handle_t h)

@@ -13,6 +13,9 @@ struct iobuf_set;
 /* The last put of a hand-out charged to @acct, of a buffer of @tier: give its room back. */
 void iobuf__account_credit(struct iobuf_account *acct, unsigned tier, size_t buf_size);
 
+/* The set @acct charges gets from. */
+struct iobuf_set *iobuf__account_set(const struct iobuf_account *acct);
+
 /* True when @cache is a set-bound cache of @set (src/cache.c). */
 bool iobuf__cache_of_set(const struct iobuf_cache *cache, const struct iobuf_set *set);
 

@@ -21,6 +21,7 @@
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
+#include "account.h"
 #include "tiers.h"
 
 #define HINT_DEFAULT 4096
@@ -42,6 +43,10 @@ struct iobuf_builder *iobuf_builder_create(struct iobuf_set *set, const struct i
 	int rc = -EINVAL;
 
 	if (!set || (cfg && cfg->hint > IOBUF_MAX_SIZE))
+		goto fail;
+	/* Every buffer comes from @set: a cache or an account of another set (or a pool's cache) would hand out others. */
+	if (cfg && ((cfg->cache && !iobuf__cache_of_set(cfg->cache, set)) ||
+		    (cfg->acct && iobuf__account_set(cfg->acct) != set)))
 		goto fail;
 	rc = -ENOMEM;
 	b = calloc(1, sizeof(*b));
@@ -98,7 +103,8 @@ int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t
 		if (len > iobuf__set_max_size(b->set) - b->len)
 			return -EMSGSIZE;
 		need = b->len + len;
-		size = b->len == 0 && b->hint > need ? b->hint : need;
+		/* At least the hint, moving too: a frame no longer than the hint then moves once at most. */
+		size = b->hint > need ? b->hint : need;
 		rc = take(b, size, &h);
 		if (rc < 0)
 			return rc;

@@ -13,13 +13,15 @@
  *
  * Where the bytes live.  A frame starts in a buffer of the tier of the
  * builder's hint (or of the first request, if larger).  When a request
- * does not fit in what is left of the buffer, the frame moves, once, to a
- * fresh buffer of the smallest tier that holds the frame and the request:
- * its bytes so far are copied (the one copy a frame can cost; give a hint
- * of the usual frame size and it never happens), and the old buffer keeps
- * only the frames already frozen from it.  A frame beyond 256 KiB is
- * refused with -EMSGSIZE.  The builder never moves or writes bytes that a
- * frozen slice covers.
+ * does not fit in what is left of the buffer, the frame moves to a fresh
+ * buffer of the hint's tier, or of the smallest tier that holds the frame
+ * and the request if that is larger: its bytes so far are copied, and the
+ * old buffer keeps only the frames already frozen from it.  So a frame no
+ * longer than the hint moves once at most (give a hint of the usual frame
+ * size and the move is rare), and a longer one moves each time it
+ * outgrows its buffer, to a tier at least four times as large.  A frame
+ * beyond 256 KiB is refused with -EMSGSIZE.  The builder never moves or
+ * writes bytes that a frozen slice covers.
  *
  * One thread uses a builder at a time; its slices go anywhere.
  */
@@ -49,7 +51,8 @@ struct iobuf_builder_config {
  *
  * @cfg may be NULL.  Takes no buffer until the first write.  Returns the
  * builder (*@err = 0), or NULL with *@err -EINVAL (NULL @set, a hint
- * above 256 KiB) or -ENOMEM.  Blocking (it allocates).
+ * above 256 KiB, a cache or an account that is not @set's) or -ENOMEM.
+ * Blocking (it allocates).
  */
 IOBUF_API struct iobuf_builder *iobuf_builder_create(struct iobuf_set *set, const struct iobuf_builder_config *cfg,
 						     int *err);

@@ -4,9 +4,12 @@
  *
  * Every buffer of a pool has a slot word, 64 bits kept out of band: in
  * the low half a 32-bit generation, even while the buffer is free (in the
- * pool's queue or depot, or in a cache), odd while it is held; in the high
- * half the holders beyond the first (0 for a single owner, and always 0
- * while the buffer is free).  Three transitions move it:
+ * pool's queue or depot, or in a cache), odd while it is held; in bits
+ * 32..62 the holders beyond the first (holders - 1: 0 for a single owner);
+ * bit 63 set while the hand-out is charged to an account (iobuf/account.h:
+ * the last holder's put then credits it, out of line).  The high half is
+ * always 0 while the buffer is free, so a put of a buffer never shared nor
+ * charged compares the bare generation.  Three transitions move it:
  *
  *   take     free g (even) -> g + 1 (odd), one holder.  Made by the one
  *            thread that holds the free index (it took it from the queue,

@@ -357,6 +357,120 @@ static void test_watermarks(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* The bulk puts credit each charged buffer they return, as the single puts do. */
+static void test_credit_bulk_paths(void **state)
+{
+	struct iobuf_set *s = small_set(0);
+	struct iobuf_account_config cfg = {0};
+	struct iobuf_account *a = iobuf_account_create(s, &cfg, NULL);
+	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
+	struct iobuf_pool *p = iobuf_set_pool(s, IOBUF_TIER_NANO);
+	iobuf_handle_t h[8];
+	uint32_t idx[2];
+	struct iobuf_slice sl[2];
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(c);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(iobuf_account_get(a, 64, &h[i]), 0);
+	assert_int_equal(iobuf_pool_put_bulk(p, h, 2), 0);
+	assert_int_equal(stats(a).held[IOBUF_TIER_NANO], 6);
+	assert_int_equal(iobuf_cache_put_bulk(c, h + 2, 2), 0);
+	assert_int_equal(stats(a).held[IOBUF_TIER_NANO], 4);
+	/* A set-bound cache takes no raw index; the set's pool does, one or in a bulk-sized loop. */
+	idx[0] = iobuf_handle_index(h[4]);
+	idx[1] = iobuf_handle_index(h[5]);
+	assert_int_equal(iobuf_cache_put_index(c, idx[0]), -EINVAL);
+	assert_int_equal(stats(a).held[IOBUF_TIER_NANO], 4);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(iobuf_pool_put_index(p, idx[i]), 0);
+	assert_int_equal(stats(a).held[IOBUF_TIER_NANO], 2);
+	/* A short write's consume puts the slices it finished. */
+	assert_int_equal(iobuf_setlen(s, h[6], 10), 0);
+	assert_int_equal(iobuf_setlen(s, h[7], 10), 0);
+	assert_int_equal(iobuf_slice_from(s, h[6], &sl[0]), 0);
+	assert_int_equal(iobuf_slice_from(s, h[7], &sl[1]), 0);
+	assert_int_equal(iobuf_slices_consume(s, sl, 2, 15), 1);
+	assert_int_equal(stats(a).held[IOBUF_TIER_NANO], 1);
+	assert_int_equal(iobuf_slices_put(s, sl + 1, 1), 0);
+	assert_int_equal(stats(a).held[IOBUF_TIER_NANO], 0);
+	assert_int_equal(stats(a).puts, 8);
+	assert_int_equal(stats(a).bytes, 0);
+	iobuf_cache_destroy(c);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
+/* A parked cache refuses the get with -EBUSY, and the reservation is given back. */
+static void test_parked_cache(void **state)
+{
+	struct iobuf_set *s = small_set(0);
+	struct iobuf_account_config cfg = {.max_buffers = {[IOBUF_TIER_NANO] = 1}};
+	struct iobuf_account *a = iobuf_account_create(s, &cfg, NULL);
+	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
+	iobuf_handle_t h;
+	struct iobuf_account_stats st;
+
+	(void)state;
+	assert_non_null(a);
+	assert_non_null(c);
+	assert_int_equal(iobuf_cache_park(c), 0);
+	assert_int_equal(iobuf_account_get_cached(a, c, 64, &h), -EBUSY);
+	st = stats(a);
+	assert_int_equal(st.held[IOBUF_TIER_NANO], 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(st.gets, 0);
+	assert_int_equal(st.refused, 0); /* not a quota's refusal */
+	assert_int_equal(iobuf_cache_unpark(c), 0);
+	assert_int_equal(iobuf_account_get_cached(a, c, 64, &h), 0); /* the one buffer the limit allows */
+	assert_int_equal(iobuf_cache_put(c, h), 0);
+	iobuf_cache_destroy(c);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
+/*
+ * A spilled get is charged the larger tier's size, and only that: it is
+ * refused only when that buffer would pass a limit, never for the size of
+ * the tier it was asked of on top, and peak_bytes and the watermarks see
+ * the buffer alone.
+ */
+static void test_spill_byte_limit(void **state)
+{
+	struct iobuf_set_config scfg = {.capacity = {[IOBUF_TIER_NANO] = 1, [IOBUF_TIER_SMALL] = 4},
+					.flags = IOBUF_SET_SPILL};
+	struct iobuf_set *s = iobuf_set_create(&scfg, NULL);
+	struct edge_log log = {0};
+	struct iobuf_account_config cfg = {.max_bytes = 64 + 1024,
+					   .high_bytes = 64 + 1024,
+					   .low_bytes = 64,
+					   .on_watermark = on_edge,
+					   .arg = &log};
+	struct iobuf_account *a;
+	iobuf_handle_t h1, h2;
+	struct iobuf_account_stats st;
+
+	(void)state;
+	assert_non_null(s);
+	a = iobuf_account_create(s, &cfg, NULL);
+	assert_non_null(a);
+	assert_int_equal(iobuf_account_get(a, 64, &h1), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &h2), 0); /* spilled: 64 + 1024 is the limit, not beyond */
+	assert_int_equal(iobuf_handle_tag(h2), IOBUF_TIER_SMALL);
+	st = stats(a);
+	assert_int_equal(st.bytes, 64 + 1024);
+	assert_int_equal(st.peak_bytes, 64 + 1024);
+	assert_int_equal(st.refused, 0);
+	assert_int_equal(log.n, 1); /* the high mark, reached once */
+	assert_int_equal(iobuf_put(s, h1), 0);
+	assert_int_equal(iobuf_put(s, h2), 0);
+	assert_int_equal(log.n, 2);
+	assert_int_equal(stats(a).bytes, 0);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
 /* ---- two threads ----------------------------------------------------------------------------- */
 
 #define RACE_LIMIT 16
@@ -457,10 +571,13 @@ int main(void)
 		cmocka_unit_test(test_tier_limit),
 		cmocka_unit_test(test_byte_limit),
 		cmocka_unit_test(test_credit_paths),
+		cmocka_unit_test(test_credit_bulk_paths),
+		cmocka_unit_test(test_parked_cache),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_spill_charged_where_it_came_from),
 		cmocka_unit_test(test_account_readv),
 		cmocka_unit_test(test_watermarks),
+		cmocka_unit_test(test_spill_byte_limit),
 		cmocka_unit_test(test_two_threads),
 	};
 

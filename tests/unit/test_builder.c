@@ -21,6 +21,7 @@
 #include <iobuf/account.h>
 #include <iobuf/builder.h>
 #include <iobuf/cache.h>
+#include <iobuf/pool.h>
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
@@ -135,6 +136,43 @@ static void test_frame_moves(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* A frame no longer than the hint, written a few bytes at a time, moves once at most: to a buffer of the hint's size. */
+static void test_one_move_below_hint(void **state)
+{
+	struct iobuf_set *s = set_of(4);
+	struct iobuf_builder_config cfg = {.hint = 1024};
+	struct iobuf_builder *b = iobuf_builder_create(s, &cfg, NULL);
+	struct iobuf_slice first, sl;
+	uint8_t data[1024];
+	uint8_t *start = NULL;
+	int moves = 0;
+
+	(void)state;
+	pattern(data, sizeof(data), 5);
+	assert_int_equal(iobuf_builder_append(b, data, 900), 0);
+	assert_int_equal(iobuf_builder_freeze(b, &first), 0);
+	for (size_t n = 0; n < 600; n += 10) {
+		void *p;
+
+		assert_int_equal(iobuf_builder_writable(b, 10, &p, NULL), 0);
+		if (start && (uint8_t *)p - n != start)
+			moves++;
+		start = (uint8_t *)p - n;
+		memcpy(p, data + n, 10);
+		assert_int_equal(iobuf_builder_commit(b, 10), 0);
+	}
+	assert_int_equal(iobuf_builder_freeze(b, &sl), 0);
+	assert_int_equal(moves, 1);
+	assert_int_equal(iobuf_handle_capacity(sl.h), 1024);
+	assert_memory_equal(iobuf_slice_buf(s, &sl), data, 600);
+	assert_memory_equal(iobuf_slice_buf(s, &first), data, 900);
+	assert_int_equal(iobuf_slice_put(s, &first), 0);
+	assert_int_equal(iobuf_slice_put(s, &sl), 0);
+	iobuf_builder_destroy(b);
+	assert_int_equal(in_use_all(s), 0);
+	iobuf_set_destroy(s);
+}
+
 /* Up to 256 KiB a frame grows; beyond, it is refused and stays as it was. */
 static void test_largest_tier(void **state)
 {
@@ -242,6 +280,43 @@ static void test_errors(void **state)
 	iobuf_builder_destroy(b);
 	iobuf_builder_destroy(NULL);
 	assert_int_equal(in_use_all(s), 0);
+	iobuf_set_destroy(s);
+}
+
+/* A cache or an account of another set, or a pool's cache, is refused at create: its buffers are not the set's. */
+static void test_foreign_cache_or_account(void **state)
+{
+	struct iobuf_set *s = set_of(2), *other = set_of(2);
+	struct iobuf_cache *c = iobuf_cache_create(other, NULL, NULL);
+	struct iobuf_account_config acfg = {0};
+	struct iobuf_account *a = iobuf_account_create(other, &acfg, NULL);
+	struct iobuf_pool_config pc = {.buf_size = 4096, .capacity = 2};
+	struct iobuf_pool *p = iobuf_pool_create(&pc, NULL);
+	struct iobuf_cache *cp = iobuf_cache_create_pool(p, NULL, NULL);
+	struct iobuf_builder_config cfg = {.cache = c};
+	int err = 0;
+
+	(void)state;
+	assert_non_null(c);
+	assert_non_null(a);
+	assert_non_null(cp);
+	assert_null(iobuf_builder_create(s, &cfg, &err));
+	assert_int_equal(err, -EINVAL);
+	cfg.cache = cp;
+	err = 0;
+	assert_null(iobuf_builder_create(s, &cfg, &err));
+	assert_int_equal(err, -EINVAL);
+	cfg.cache = NULL;
+	cfg.acct = a;
+	err = 0;
+	assert_null(iobuf_builder_create(s, &cfg, &err));
+	assert_int_equal(err, -EINVAL);
+	assert_int_equal(in_use_all(other), 0);
+	iobuf_cache_destroy(cp);
+	iobuf_pool_destroy(p);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_cache_destroy(c);
+	iobuf_set_destroy(other);
 	iobuf_set_destroy(s);
 }
 
@@ -420,9 +495,11 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_frames_share),
 		cmocka_unit_test(test_frame_moves),
+		cmocka_unit_test(test_one_move_below_hint),
 		cmocka_unit_test(test_largest_tier),
 		cmocka_unit_test(test_cache_and_account),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_foreign_cache_or_account),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_frozen_bytes_stay),
 	};
