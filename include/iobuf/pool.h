@@ -362,8 +362,9 @@ IOBUF_API int iobuf_pool_stats(const struct iobuf_pool *pool, struct iobuf_pool_
  * a put of leak->handle among them.  Returns the number of buffers held
  * (>= 0), or -EINVAL for a NULL @pool.  Exact when no other thread is
  * inside a call on the pool; while others run, each buffer reported was
- * held at some instant during the call, and a site may belong to a
- * hand-out made after it.  Costs O(capacity).  Any thread; blocking only
+ * held at some instant during the call (not all at the same one: the
+ * count may exceed what was ever held at once), and a site may belong to
+ * a hand-out made after it.  Costs O(capacity).  Any thread; blocking only
  * as @fn is.
  */
 IOBUF_API int iobuf_pool_leaks(const struct iobuf_pool *pool, void (*fn)(void *arg, const struct iobuf_leak *leak),
