@@ -72,12 +72,16 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdalign.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -115,6 +119,23 @@
 #define WAIT_SPINS 256
 #define WAIT_YIELDS 8
 
+/* What a pool's debug byte holds: the hand-outs that take the cold path, and why. */
+#define DEBUG_VALGRIND 1u /* memcheck's mempool requests */
+#define DEBUG_SITES 2u    /* where each buffer was taken (IOBUF_POOL_TRACK_SITES) */
+
+#define POOL_FLAGS (IOBUF_POOL_TRACK_SITES | IOBUF_POOL_QUIET_LEAKS)
+
+/*
+ * Where buffer i was last handed out by a get that records sites: the
+ * return address (NULL: a get that records none), and the generation of
+ * that hand-out, so that a hand-out made since by a path that records
+ * nothing (a cache's inline get) is never given an older one's site.
+ */
+struct site {
+	const void *at;
+	uint32_t gen;
+};
+
 struct iobuf_pool {
 	struct iobuf_pool_shape shape; /* first: read by iobuf_pool_index_buf() */
 	uint32_t gen_base;             /* every slot's first generation */
@@ -123,7 +144,11 @@ struct iobuf_pool {
 	uint64_t *kind;                /* a set's pool, per slot: (generation << 32) | content kind, as shape.len */
 	struct iobuf_scq *free;
 	struct iobuf_arena arena;
-	bool valgrind;
+	uint8_t debug;           /* DEBUG_*: 0 keeps every hand-out on the common path */
+	struct site *sites;      /* per slot, under DEBUG_SITES; else NULL */
+	unsigned flags;          /* enum iobuf_pool_flags */
+	void (*on_leak)(void *arg, const struct iobuf_leak *leak);
+	void *on_leak_arg;
 
 	/* The depot (read-only fields; the SCQs are the shared state). */
 	uint32_t mag;            /* indices per magazine; 0: no depot */
@@ -188,11 +213,27 @@ static inline void mark_free(struct iobuf_pool *p, uint32_t idx)
 	ASAN_POISON_MEMORY_REGION(b, p->shape.stride);
 #endif
 #ifdef HAVE_VALGRIND_MEMCHECK_H
-	if (IOBUF_UNLIKELY(p->valgrind))
+	if (IOBUF_UNLIKELY(p->debug & DEBUG_VALGRIND))
 		VALGRIND_MEMPOOL_FREE(p, b);
 #endif
 }
 
+/* The cold half of mark_used(): memcheck's view of a buffer handed out. */
+static inline void mark_used_valgrind(struct iobuf_pool *p, uint32_t idx)
+{
+	uint8_t *b = iobuf_pool_index_buf(p, idx);
+
+	(void)b;
+#ifdef HAVE_VALGRIND_MEMCHECK_H
+	if (p->debug & DEBUG_VALGRIND) {
+		VALGRIND_MEMPOOL_ALLOC(p, b, p->shape.buf_size);
+		/* The bytes are the previous owner's: defined, as a recycled buffer's are. */
+		VALGRIND_MAKE_MEM_DEFINED(b, p->shape.buf_size);
+	}
+#endif
+}
+
+/* A buffer handed out: ASan's view here; memcheck's and the site in take_debug(), when p->debug says so. */
 static inline void mark_used(struct iobuf_pool *p, uint32_t idx)
 {
 	uint8_t *b = iobuf_pool_index_buf(p, idx);
@@ -200,13 +241,6 @@ static inline void mark_used(struct iobuf_pool *p, uint32_t idx)
 	(void)b;
 #ifdef IOBUF_POOL_ASAN
 	ASAN_UNPOISON_MEMORY_REGION(b, p->shape.stride);
-#endif
-#ifdef HAVE_VALGRIND_MEMCHECK_H
-	if (IOBUF_UNLIKELY(p->valgrind)) {
-		VALGRIND_MEMPOOL_ALLOC(p, b, p->shape.buf_size);
-		/* The bytes are the previous owner's: defined, as a recycled buffer's are. */
-		VALGRIND_MAKE_MEM_DEFINED(b, p->shape.buf_size);
-	}
 #endif
 }
 
@@ -260,6 +294,7 @@ static void pool_free(struct iobuf_pool *p)
 	free(p->wraps);
 	free(p->acct);
 	free(p->kind);
+	free(p->sites);
 	if (p->ready_fd_owned)
 		close(p->ready_fd);
 	pthread_mutex_destroy(&p->lock);
@@ -281,6 +316,22 @@ static uint32_t gen_seed(const void *p, unsigned owner)
 	return (uint32_t)z & ~UINT32_C(1);
 }
 
+/* IOBUF_DEBUG holds the word "sites" (words apart by commas or blanks): every pool records sites. */
+static bool debug_env_sites(void)
+{
+	const char *v = getenv("IOBUF_DEBUG");
+	size_t n;
+
+	while (v && *v) {
+		v += strspn(v, ", \t");
+		n = strcspn(v, ", \t");
+		if (n == 5 && strncmp(v, "sites", 5) == 0)
+			return true;
+		v += n;
+	}
+	return false;
+}
+
 static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set, unsigned owner, bool seeded,
 				   uint32_t gen_base, uint64_t scq_start, int *err)
 {
@@ -289,7 +340,7 @@ static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set
 	int rc;
 
 	if (!cfg || cfg->buf_size == 0 || cfg->capacity == 0 || cfg->capacity > IOBUF_POOL_MAX_CAPACITY ||
-	    cfg->tag > 7 || (gen_base & 1) || cfg->buf_size > SIZE_MAX / 2) {
+	    cfg->tag > 7 || (gen_base & 1) || cfg->buf_size > SIZE_MAX / 2 || (cfg->flags & ~(unsigned)POOL_FLAGS)) {
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -347,6 +398,16 @@ static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set
 	rc = depot_init(p, cfg);
 	if (rc < 0)
 		goto fail_free;
+	p->flags = cfg->flags;
+	p->on_leak = cfg->on_leak;
+	p->on_leak_arg = cfg->on_leak_arg;
+	if ((cfg->flags & IOBUF_POOL_TRACK_SITES) || debug_env_sites()) {
+		rc = -ENOMEM;
+		p->sites = calloc(cfg->capacity, sizeof(*p->sites));
+		if (!p->sites)
+			goto fail_free;
+		p->debug |= DEBUG_SITES;
+	}
 	rc = iobuf_arena_init(&p->arena, bytes, 0, cfg->arena_flags);
 	if (rc < 0)
 		goto fail_free;
@@ -364,8 +425,9 @@ static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set
 	 * Only under memcheck (other tools have no use for the annotations, and
 	 * callgrind then counts the real path); IOBUF_VALGRIND=0 skips them too.
 	 */
-	p->valgrind = under_memcheck() && !(getenv("IOBUF_VALGRIND") && strcmp(getenv("IOBUF_VALGRIND"), "0") == 0);
-	if (p->valgrind) {
+	if (under_memcheck() && !(getenv("IOBUF_VALGRIND") && strcmp(getenv("IOBUF_VALGRIND"), "0") == 0))
+		p->debug |= DEBUG_VALGRIND;
+	if (p->debug & DEBUG_VALGRIND) {
 		VALGRIND_CREATE_MEMPOOL(p, 0, 0);
 		VALGRIND_MAKE_MEM_NOACCESS(p->arena.base, bytes);
 	}
@@ -406,11 +468,19 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 {
 	if (!p)
 		return;
+	if (!(p->flags & IOBUF_POOL_QUIET_LEAKS)) {
+		struct iobuf__leak_tally tally = {0};
+		int n = iobuf_pool_leaks(p, p->on_leak ? p->on_leak : iobuf__leak_stderr,
+					 p->on_leak ? p->on_leak_arg : &tally);
+
+		if (!p->on_leak)
+			iobuf__leak_summary("pool", n, &tally);
+	}
 #ifdef IOBUF_POOL_ASAN
 	ASAN_UNPOISON_MEMORY_REGION(p->arena.base, p->arena.size);
 #endif
 #ifdef HAVE_VALGRIND_MEMCHECK_H
-	if (p->valgrind)
+	if (p->debug & DEBUG_VALGRIND)
 		VALGRIND_DESTROY_MEMPOOL(p);
 #endif
 	iobuf_arena_fini(&p->arena);
@@ -419,7 +489,51 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 
 /* ---- slots ------------------------------------------------------------------ */
 
-static inline iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
+/* Record @site for the hand-out @gen of buffer @idx (DEBUG_SITES). */
+static void note_site(struct iobuf_pool *p, uint32_t idx, uint32_t gen, const void *site)
+{
+	struct site *s = &p->sites[idx];
+
+	iobuf__store_ptr(&s->at, site);
+	/* S1: release, pairs with S1 in iobuf_pool_leaks(): the site comes with its generation. */
+	iobuf__store_32_rel(&s->gen, gen);
+}
+
+void iobuf__pool_note_site(struct iobuf_pool *p, iobuf_handle_t h, const void *site)
+{
+	note_site(p, iobuf__handle_index_for(h, p->shape.stamp), iobuf_handle_generation(h), site);
+}
+
+/* Which site a hand-out records, in a pool that records sites. */
+enum take_site {
+	SITE_HERE,   /* the return address of the public get that take() is inlined into */
+	SITE_NONE,   /* none: a cache's out-of-line get (its inline gets never reach the pool) */
+	SITE_CALLER, /* the set's get notes its own caller's: take_as() returns IOBUF__POOL_NOTE */
+};
+
+/*
+ * The cold half of a hand-out in a pool with p->debug set: memcheck's
+ * view of the buffer, and the site.  Returns IOBUF__POOL_NOTE when
+ * @caller is to note the site itself, else 0.
+ */
+static __attribute__((noinline, cold)) int take_debug(struct iobuf_pool *p, iobuf_handle_t h, const void *site, bool caller)
+{
+	mark_used_valgrind(p, iobuf__handle_index_for(h, p->shape.stamp));
+	if (!(p->debug & DEBUG_SITES))
+		return 0;
+	iobuf__pool_note_site(p, h, site);
+	return caller ? IOBUF__POOL_NOTE : 0;
+}
+
+/*
+ * take_as: the caller holds free index @idx; hand it out into *@h (the
+ * slot turns odd; take_plain() without the debugging half).  Returns 0, or IOBUF__POOL_NOTE (SITE_CALLER, in a
+ * pool that records sites).  Always inline: __builtin_return_address(0)
+ * on its cold path is then the return address of the public get it is
+ * part of, and the common path, when p->debug is 0, reads nothing for it
+ * (the test of p->debug is the one memcheck's requests always had).
+ */
+static inline iobuf_handle_t take_plain(struct iobuf_pool *p, uint32_t idx)
 {
 	/* The index came through P1 (or from a cache): the slot is current and no one else writes it. */
 	uint32_t g = iobuf__slot_take(&p->shape.slot[idx], iobuf__slot_gen(iobuf__slot_load(&p->shape.slot[idx])));
@@ -428,9 +542,54 @@ static inline iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
 	return iobuf__handle_make(p->shape.stamp, idx, g);
 }
 
+static inline __attribute__((always_inline)) int take_as(struct iobuf_pool *p, uint32_t idx, iobuf_handle_t *h,
+							  enum take_site how)
+{
+	*h = take_plain(p, idx);
+	if (IOBUF_UNLIKELY(p->debug))
+		return take_debug(p, *h, how == SITE_HERE ? __builtin_return_address(0) : NULL, how == SITE_CALLER);
+	return 0;
+}
+
+/* take: a hand-out by a public get, which records its caller as the site. */
+static inline __attribute__((always_inline)) iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
+{
+	iobuf_handle_t h;
+
+	(void)take_as(p, idx, &h, SITE_HERE);
+	return h;
+}
+
+static __attribute__((noinline, cold)) void take_all_debug(struct iobuf_pool *p, iobuf_handle_t *hs, int n,
+							     const void *site)
+{
+	for (int i = 0; i < n; i++) {
+		hs[i] = take_plain(p, (uint32_t)hs[i]);
+		(void)take_debug(p, hs[i], site, false);
+	}
+}
+
+/*
+ * Hand out the @n free indices in @hs (as integers) as handles, in place;
+ * the site, as take()'s, is the caller of the public get.  One test of
+ * p->debug for them all.
+ */
+static inline __attribute__((always_inline)) void take_all(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
+{
+	if (IOBUF_UNLIKELY(p->debug)) {
+		take_all_debug(p, hs, n, __builtin_return_address(0));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		hs[i] = take_plain(p, (uint32_t)hs[i]);
+}
+
 iobuf_handle_t iobuf__pool_take(struct iobuf_pool *p, uint32_t idx)
 {
-	return take(p, idx);
+	iobuf_handle_t h;
+
+	(void)take_as(p, idx, &h, SITE_NONE);
+	return h;
 }
 
 static __attribute__((noinline, cold)) int refuse(struct iobuf_pool *p, int rc)
@@ -800,7 +959,7 @@ void iobuf__pool_attach(struct iobuf_pool *p, struct iobuf__pool_client *cl)
 #ifdef IOBUF_POOL_ASAN
 	cl->debug = true;
 #else
-	cl->debug = p->valgrind;
+	cl->debug = (p->debug & DEBUG_VALGRIND) != 0;
 #endif
 	pthread_mutex_lock(&p->lock);
 	cl->prev = NULL;
@@ -1129,6 +1288,15 @@ int iobuf_pool_get(struct iobuf_pool *p, iobuf_handle_t *h)
 	return 0;
 }
 
+int iobuf__pool_get_noted(struct iobuf_pool *p, iobuf_handle_t *h)
+{
+	int idx = dequeue(p);
+
+	if (IOBUF_UNLIKELY(idx < 0))
+		return idx;
+	return take_as(p, (uint32_t)idx, h, SITE_CALLER);
+}
+
 int iobuf_pool_get_index(struct iobuf_pool *p)
 {
 	int idx;
@@ -1150,7 +1318,9 @@ static inline int try_once(struct iobuf_pool *p)
 	return take_free(p, &one, 1) == 1 ? (int)one : -ENOBUFS;
 }
 
-int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout_ns)
+/* iobuf_pool_get_wait(), its hand-out's site as @how says. */
+static inline __attribute__((always_inline)) int get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout_ns,
+							   enum take_site how)
 {
 	uint64_t deadline;
 	struct timespec ts;
@@ -1210,13 +1380,22 @@ int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout
 got_wanted:
 	iobuf__faa_32(&p->want, (uint32_t)-1);
 got:
-	*h = take(p, (uint32_t)idx);
-	return 0;
+	return take_as(p, (uint32_t)idx, h, how);
 timeout_wanted:
 	iobuf__faa_32(&p->want, (uint32_t)-1);
 timeout:
 	iobuf__faa_64(&p->wait_timeouts, 1);
 	return -ETIMEDOUT;
+}
+
+int iobuf_pool_get_wait(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout_ns)
+{
+	return get_wait(p, h, timeout_ns, SITE_HERE);
+}
+
+int iobuf__pool_get_wait_noted(struct iobuf_pool *p, iobuf_handle_t *h, int64_t timeout_ns)
+{
+	return get_wait(p, h, timeout_ns, SITE_CALLER);
 }
 
 /*
@@ -1273,8 +1452,7 @@ int iobuf_pool_get_burst(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 	if (IOBUF_UNLIKELY(!p || !hs || n < 0))
 		return -EINVAL;
 	got = take_n(p, hs, n, false);
-	for (int i = 0; i < got; i++)
-		hs[i] = take(p, (uint32_t)hs[i]);
+	take_all(p, hs, got);
 	return got;
 }
 
@@ -1286,8 +1464,7 @@ int iobuf_pool_get_bulk(struct iobuf_pool *p, iobuf_handle_t *hs, int n)
 		return 0;
 	if (take_n(p, hs, n, true) < n)
 		return -ENOBUFS;
-	for (int i = 0; i < n; i++)
-		hs[i] = take(p, (uint32_t)hs[i]);
+	take_all(p, hs, n);
 	return 0;
 }
 
@@ -1469,4 +1646,112 @@ int iobuf_pool_stats(const struct iobuf_pool *cp, struct iobuf_pool_stats *st)
 	st->refused_already = iobuf__load_64(&p->refused_already);
 	st->refused_stale = iobuf__load_64(&p->refused_stale);
 	return 0;
+}
+
+/* ---- the leak report ------------------------------------------------------------ */
+
+/* The site of hand-out @gen of buffer @idx, when one was recorded for it. */
+static const void *site_of(const struct iobuf_pool *p, uint32_t idx, uint32_t gen)
+{
+	const struct site *s;
+
+	if (!p->sites)
+		return NULL;
+	s = &p->sites[idx];
+	/* S1: acquire, pairs with S1 in note_site(): the site stored before this generation. */
+	if (iobuf__load_32_acq(&s->gen) != gen)
+		return NULL; /* handed out since by a get that records no site */
+	return iobuf__load_ptr(&s->at);
+}
+
+int iobuf_pool_leaks(const struct iobuf_pool *p, void (*fn)(void *arg, const struct iobuf_leak *leak), void *arg)
+{
+	int n = 0;
+
+	if (!p)
+		return -EINVAL;
+	for (uint32_t i = 0; i < p->shape.capacity; i++) {
+		iobuf__slot_t w = iobuf__slot_load(&p->shape.slot[i]);
+		uint32_t g = iobuf__slot_gen(w);
+		struct iobuf_leak lk;
+
+		if (!(g & 1))
+			continue; /* free: in the queue, the depot or a cache */
+		n++;
+		if (!fn)
+			continue;
+		lk = (struct iobuf_leak){
+			.handle = iobuf__handle_make(p->shape.stamp, i, g),
+			.index = i,
+			.generation = g,
+			.holders = iobuf__slot_holders(w),
+			.len = iobuf__len_of(&p->shape.len[i], g),
+			.tag = iobuf_handle_tag(p->shape.stamp),
+			.in_set = iobuf__handle_of_set(p->shape.stamp),
+			.sites = p->sites != NULL,
+			.buf_size = p->shape.buf_size,
+			.site = site_of(p, i, g),
+		};
+		fn(arg, &lk);
+	}
+	return n;
+}
+
+/* ", taken at FUNCTION+0xOFF (OBJECT+0xOFF)", or without the function when dladdr() knows none. */
+static void print_site(const struct iobuf_leak *lk, FILE *out)
+{
+	const char *at = lk->site;
+	Dl_info info;
+	uintptr_t off;
+
+	if (!at) {
+		if (lk->sites)
+			fputs(", taken through a cache (no site)", out);
+		return;
+	}
+	/* A return address: the call is the byte before it (a call may end its function). */
+	if (dladdr(at - 1, &info) == 0 || !info.dli_fname || !info.dli_fbase) {
+		fprintf(out, ", taken at %p", lk->site);
+		return;
+	}
+	/* addr2line takes an address of the file: an offset in a shared object or a PIE, the address in a fixed executable. */
+	off = (uintptr_t)at;
+	if (((const ElfW(Ehdr) *)info.dli_fbase)->e_type == ET_DYN)
+		off -= (uintptr_t)info.dli_fbase;
+	if (info.dli_sname && info.dli_saddr)
+		fprintf(out, ", taken at %s+0x%tx (%s+0x%jx)", info.dli_sname, at - (const char *)info.dli_saddr,
+			*info.dli_fname ? info.dli_fname : "?", (uintmax_t)off);
+	else
+		fprintf(out, ", taken at %s+0x%jx", *info.dli_fname ? info.dli_fname : "?", (uintmax_t)off);
+}
+
+int iobuf_leak_print(const struct iobuf_leak *lk, FILE *out)
+{
+	if (!lk || !out)
+		return -EINVAL;
+	if (lk->in_set)
+		fprintf(out, "iobuf: leak: tier %u", lk->tag);
+	else
+		fprintf(out, "iobuf: leak: pool tag %u", lk->tag);
+	fprintf(out, ", index %" PRIu32 ", generation 0x%" PRIx32 ", holders %" PRIu32 ", length %" PRIu32 " of %zu bytes",
+		lk->index, lk->generation, lk->holders, lk->len, lk->buf_size);
+	print_site(lk, out);
+	fputc('\n', out);
+	return ferror(out) ? -EIO : 0;
+}
+
+void iobuf__leak_stderr(void *arg, const struct iobuf_leak *leak)
+{
+	struct iobuf__leak_tally *tally = arg;
+
+	tally->sites |= leak->sites;
+	(void)iobuf_leak_print(leak, stderr);
+}
+
+void iobuf__leak_summary(const char *what, int n, const struct iobuf__leak_tally *tally)
+{
+	if (n <= 0)
+		return;
+	fprintf(stderr, "iobuf: %s destroyed with %d buffer%s still held%s\n", what, n, n == 1 ? "" : "s",
+		tally->sites ? "" : " (IOBUF_DEBUG=sites records where each is taken)");
 }

@@ -151,6 +151,35 @@ void iobuf__pool_nudge(struct iobuf_pool *pool);
 /* Count a refusal (-EINVAL, -EALREADY or -ESTALE) found by a caller. */
 void iobuf__pool_refuse(struct iobuf_pool *pool, int rc);
 
+/* ---- sites and the leak report (the set's gets and destroy) -------------- */
+
+/* What the set's gets are told when a pool records sites: note your caller's (iobuf__pool_note_site()). */
+#define IOBUF__POOL_NOTE 1
+
+/*
+ * iobuf_pool_get() and iobuf_pool_get_wait() for the set (non-NULL
+ * arguments): the same, but that in a pool that records sites a get
+ * returns IOBUF__POOL_NOTE instead of 0, and its caller notes the site.
+ * So the set's get learns it on the branch it takes for an error anyway,
+ * and costs nothing more when sites are not recorded.
+ */
+int iobuf__pool_get_noted(struct iobuf_pool *pool, iobuf_handle_t *h);
+int iobuf__pool_get_wait_noted(struct iobuf_pool *pool, iobuf_handle_t *h, int64_t timeout_ns);
+
+/* Record @site as where the hand-out of live handle @h was taken (after IOBUF__POOL_NOTE). */
+void iobuf__pool_note_site(struct iobuf_pool *pool, iobuf_handle_t h, const void *site);
+
+/* What the default report learns as it prints: whether any pool recorded sites. */
+struct iobuf__leak_tally {
+	bool sites;
+};
+
+/* The default report of a destroy: iobuf_leak_print() on stderr; @arg is a struct iobuf__leak_tally. */
+void iobuf__leak_stderr(void *arg, const struct iobuf_leak *leak);
+
+/* Its summary line on stderr, after @n buffers held (none when @n is 0): "iobuf: @what destroyed with...". */
+void iobuf__leak_summary(const char *what, int n, const struct iobuf__leak_tally *tally);
+
 /* ---- a set's readiness fd ------------------------------------------------ */
 
 /* Use @fd (an eventfd the set owns) as the readiness fd of a set's pool. */

@@ -35,6 +35,8 @@ struct iobuf_set {
 	unsigned flags;
 	int ready_fd; /* -1 until iobuf_set_ready_fd() */
 	struct iobuf_pool *fallback; /* NULL: none */
+	void (*on_leak)(void *arg, const struct iobuf_leak *leak);
+	void *on_leak_arg;
 	alignas(IOBUF_CACHELINE) uint64_t spills; /* written only when a get spills */
 	uint64_t fallback_gets;
 	struct iobuf__kinds kinds;
@@ -152,7 +154,7 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 		iobuf_set_config_default(&dflt);
 		cfg = &dflt;
 	}
-	if (cfg->flags & ~(unsigned)IOBUF_SET_SPILL)
+	if (cfg->flags & ~(unsigned)(IOBUF_SET_SPILL | IOBUF_SET_TRACK_SITES | IOBUF_SET_QUIET_LEAKS))
 		goto fail;
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
 		if (cfg->capacity[t] > IOBUF_POOL_MAX_CAPACITY)
@@ -175,6 +177,8 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 	}
 	s->flags = cfg->flags;
 	s->ready_fd = -1;
+	s->on_leak = cfg->on_leak;
+	s->on_leak_arg = cfg->on_leak_arg;
 	owner = iobuf__owner_next(true);
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
 		struct iobuf_pool_config pc = {
@@ -183,6 +187,8 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 			.arena_flags = cfg->arena_flags,
 			.tag = (unsigned)t,
 			.magazine = cfg->magazine,
+			/* The set reports its leaks itself, all tiers in one report. */
+			.flags = IOBUF_POOL_QUIET_LEAKS | (cfg->flags & IOBUF_SET_TRACK_SITES ? IOBUF_POOL_TRACK_SITES : 0),
 		};
 
 		if (pc.capacity == 0)
@@ -197,6 +203,7 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 			.buf_size = cfg->fallback_size ? cfg->fallback_size : FALLBACK_SIZE_DEFAULT,
 			.capacity = cfg->fallback_count,
 			.tag = IOBUF_TIER_GIANT,
+			.flags = IOBUF_POOL_QUIET_LEAKS | (cfg->flags & IOBUF_SET_TRACK_SITES ? IOBUF_POOL_TRACK_SITES : 0),
 		};
 
 		s->fallback = iobuf__pool_create_in_set(&pc, iobuf__owner_next(true), &rc);
@@ -217,6 +224,14 @@ void iobuf_set_destroy(struct iobuf_set *s)
 {
 	if (!s)
 		return;
+	if (!(s->flags & IOBUF_SET_QUIET_LEAKS)) {
+		struct iobuf__leak_tally tally = {0};
+		int n = iobuf_set_leaks(s, s->on_leak ? s->on_leak : iobuf__leak_stderr,
+					s->on_leak ? s->on_leak_arg : &tally);
+
+		if (!s->on_leak)
+			iobuf__leak_summary("set", n, &tally);
+	}
 	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
 		iobuf_pool_destroy(s->pool[t]);
 	iobuf_pool_destroy(s->fallback);
@@ -249,18 +264,60 @@ int iobuf__set_spill(struct iobuf_set *s, int tier, int (*try_tier)(void *ctx, i
 struct get_ctx {
 	struct iobuf_set *set;
 	iobuf_handle_t *h;
+	const void *site; /* the set's get's caller, for a pool that records sites */
 };
+
+/*
+ * What a pool's get of the set returned, not 0: IOBUF__POOL_NOTE (the
+ * pool records sites: note our caller's) becomes 0.
+ */
+static int got(struct iobuf_set *s, iobuf_handle_t h, int rc, const void *site)
+{
+	if (rc == IOBUF__POOL_NOTE) {
+		iobuf__pool_note_site(s->pool[iobuf_handle_tag(h)], h, site);
+		rc = 0;
+	}
+	return rc;
+}
 
 static int get_from(void *ctx, int t)
 {
 	struct get_ctx *g = ctx;
+	int rc = iobuf__pool_get_noted(g->set->pool[t], g->h);
 
-	return iobuf_pool_get(g->set->pool[t], g->h);
+	return got(g->set, *g->h, rc, g->site);
+}
+
+/* The rest of a get of tier @t whose pool returned @rc, not 0: the site to note, or the spill. */
+static __attribute__((noinline, cold)) int get_rest(struct iobuf_set *s, int t, size_t size, iobuf_handle_t *h,
+						     int rc, const void *site)
+{
+	if (rc != -ENOBUFS)
+		return got(s, *h, rc, site);
+	rc = iobuf__set_spill(s, t, get_from, &(struct get_ctx){s, h, site});
+	/* @size 0: a waiting get, which waits for its tier rather than take the fallback's. */
+	if (rc == -ENOBUFS && size && s->fallback)
+		rc = iobuf__set_fallback_get(s, size, h);
+	return rc;
+}
+
+/*
+ * A get of tier @t (0 .. 7) into *@h (NONE).  Always inline, so that the
+ * site its cold path takes, __builtin_return_address(0), is the caller of
+ * the public get it is part of.
+ */
+static inline __attribute__((always_inline)) int get_tier(struct iobuf_set *s, int t, size_t size, iobuf_handle_t *h)
+{
+	int rc = s->pool[t] ? iobuf__pool_get_noted(s->pool[t], h) : -ENOBUFS;
+
+	if (IOBUF_UNLIKELY(rc != 0))
+		rc = get_rest(s, t, size, h, rc, __builtin_return_address(0));
+	return rc;
 }
 
 int iobuf_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
 {
-	int t = iobuf_tier_for_size(size), rc;
+	int t = iobuf_tier_for_size(size);
 
 	if (IOBUF_UNLIKELY(!h))
 		return -EINVAL;
@@ -269,13 +326,7 @@ int iobuf_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
 		return -EINVAL;
 	if (IOBUF_UNLIKELY(t < 0))
 		return t == -EMSGSIZE && s->fallback ? iobuf__set_fallback_get(s, size, h) : t;
-	rc = s->pool[t] ? iobuf_pool_get(s->pool[t], h) : -ENOBUFS;
-	if (IOBUF_UNLIKELY(rc == -ENOBUFS)) {
-		rc = iobuf__set_spill(s, t, get_from, &(struct get_ctx){s, h});
-		if (rc == -ENOBUFS && s->fallback)
-			rc = iobuf__set_fallback_get(s, size, h);
-	}
-	return rc;
+	return get_tier(s, t, size, h);
 }
 
 int iobuf__set_fallback_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
@@ -308,7 +359,7 @@ static int fallback_put(struct iobuf_set *s, iobuf_handle_t h)
 
 int iobuf_get_wait(struct iobuf_set *s, size_t size, iobuf_handle_t *h, int64_t timeout_ns)
 {
-	int t = iobuf_tier_for_size(size);
+	int t = iobuf_tier_for_size(size), rc;
 
 	if (!h)
 		return -EINVAL;
@@ -317,11 +368,12 @@ int iobuf_get_wait(struct iobuf_set *s, size_t size, iobuf_handle_t *h, int64_t 
 		return -EINVAL;
 	if (t < 0)
 		return t;
-	if ((s->flags & IOBUF_SET_SPILL) && iobuf_get(s, size, h) == 0)
+	if ((s->flags & IOBUF_SET_SPILL) && get_tier(s, t, 0, h) == 0)
 		return 0;
 	if (!s->pool[t])
 		return -ENOBUFS; /* no buffer of this tier, ever: as iobuf_get() says */
-	return iobuf_pool_get_wait(s->pool[t], h, timeout_ns);
+	rc = iobuf__pool_get_wait_noted(s->pool[t], h, timeout_ns);
+	return got(s, *h, rc, __builtin_return_address(0));
 }
 
 int iobuf_put(struct iobuf_set *s, iobuf_handle_t h)
@@ -387,6 +439,20 @@ int iobuf_set_ready_fd(struct iobuf_set *s)
 	/* Published after every pool adopted it (the pools' own CAS publishes it to their gets). */
 	iobuf__store_int_rel(&s->ready_fd, fd);
 	return fd;
+}
+
+int iobuf_set_leaks(const struct iobuf_set *s, void (*fn)(void *arg, const struct iobuf_leak *leak), void *arg)
+{
+	int n = 0;
+
+	if (!s)
+		return -EINVAL;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		if (s->pool[t])
+			n += iobuf_pool_leaks(s->pool[t], fn, arg);
+	if (s->fallback)
+		n += iobuf_pool_leaks(s->fallback, fn, arg); /* reported as the largest tier's, with their own size */
+	return n;
 }
 
 int iobuf_set_stats(const struct iobuf_set *s, struct iobuf_set_stats *st)

@@ -19,7 +19,8 @@
 #     whose DESCRIPTION names every field; iobuf(7) refers to that page, and
 #     so does the SEE ALSO of every other page whose SYNOPSIS names it;
 #   - every IOBUF_* constant a page names is defined by a header (a #define
-#     or an enumerator; IOBUF__* is internal), and every enumerator of a
+#     or an enumerator; IOBUF__* is internal) or is an environment variable
+#     under ENVIRONMENT in iobuf(7), and every enumerator of a
 #     public enum is named by some page;
 #   - every page is in dist_man_MANS of Makefile.am, so that it is installed;
 #   - man-db's lexgrog reads each page's NAME as "name - what it does", as
@@ -337,6 +338,8 @@ for h in "$inc"/iobuf/*.h "$inc"/iobuf/*.h.in "$inc"/iobuf.h; do
 	}' "$h"
 done | sort -u >"$tmp/constants"
 sed 's/^enum://' "$tmp/constants" | sort -u >"$tmp/defined"
+# The environment variables under ENVIRONMENT in iobuf(7) are names a page may use too.
+[ -f "$man/iobuf.7" ] && sed -n '/^\.SH ENVIRONMENT/,/^\.SH [^E]/s/^\.B \(IOBUF_[A-Z0-9_]*\)$/\1/p' "$man/iobuf.7" >>"$tmp/defined"
 grep '^enum:' "$tmp/constants" | sed 's/^enum://' | grep -v '^IOBUF__' | sort -u >"$tmp/enumerators"
 for page in "$man"/*.3 "$man"/*.7; do
 	[ -f "$page" ] || continue

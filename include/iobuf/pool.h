@@ -24,7 +24,7 @@
  *
  *   call                          | may run concurrently with
  *   ------------------------------+---------------------------------------
- *   get*, put*, buf, stats        | each other, from any number of threads
+ *   get*, put*, buf, stats, leaks | each other, from any number of threads
  *   destroy                       | nothing (every buffer must be idle)
  *
  * Progress: get, put and their bulk/burst forms are lock-free; the waiting
@@ -36,6 +36,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <iobuf/arena.h>
 #include <iobuf/common.h>
@@ -55,6 +56,24 @@ IOBUF_BEGIN_DECLS
 #define IOBUF_POOL_MAGAZINE_DIV 16
 #define IOBUF_POOL_MAGAZINE_MAX 1024
 
+/* Pool policies, OR'ed into iobuf_pool_config.flags. */
+enum iobuf_pool_flags {
+	/*
+	 * Record where each buffer was taken, for the leak report
+	 * (iobuf_pool_leaks()): the return address of the get that handed
+	 * it out, one pointer and one generation per buffer.  The get of a
+	 * pool that records no sites runs the same instructions as before;
+	 * one that does spends a cold call per buffer.  The environment
+	 * variable IOBUF_DEBUG=sites, read by every create, sets it too.
+	 * Which gets record a site: see iobuf_leak.
+	 */
+	IOBUF_POOL_TRACK_SITES = 1u << 0,
+	/* Destroy reports nothing (iobuf_pool_leaks() still finds the buffers held). */
+	IOBUF_POOL_QUIET_LEAKS = 1u << 1,
+};
+
+struct iobuf_leak;
+
 struct iobuf_pool_config {
 	size_t buf_size;      /* bytes per buffer, >= 1 */
 	uint32_t capacity;    /* buffers, 1 .. IOBUF_POOL_MAX_CAPACITY */
@@ -68,6 +87,42 @@ struct iobuf_pool_config {
 	 * pool has no depot and caches pass its buffers straight through.
 	 */
 	uint32_t magazine;
+	unsigned flags; /* enum iobuf_pool_flags */
+	/*
+	 * The leak report of destroy: called once for each buffer still
+	 * held, with @on_leak_arg, on the destroying thread, before anything
+	 * is freed.  NULL: one line per buffer on stderr (iobuf_leak_print())
+	 * and a summary line.  Not called under IOBUF_POOL_QUIET_LEAKS.
+	 */
+	void (*on_leak)(void *arg, const struct iobuf_leak *leak);
+	void *on_leak_arg;
+};
+
+/*
+ * One buffer still held, as the leak report gives it (iobuf_pool_leaks(),
+ * iobuf_set_leaks(), destroy).
+ *
+ * Sites, in a pool made with IOBUF_POOL_TRACK_SITES (or IOBUF_DEBUG=sites):
+ * iobuf_pool_get(), iobuf_pool_get_index(), iobuf_pool_get_bulk(),
+ * iobuf_pool_get_burst(), iobuf_pool_get_wait(), iobuf_get() and
+ * iobuf_get_wait() record the address their caller returns to.  A get the
+ * library makes on its caller's behalf (iobuf_readv_pooled(), the io_uring
+ * buffer ring) records the library function that made it.  Gets through a
+ * cache (iobuf/cache.h) record none: their common path is inline in the
+ * caller and never reaches the pool; such a buffer is reported with
+ * @site NULL and @sites true.
+ */
+struct iobuf_leak {
+	iobuf_handle_t handle; /* the hand-out's handle: what its holders put */
+	uint32_t index;        /* the buffer's index in its pool */
+	uint32_t generation;   /* the hand-out's generation (odd) */
+	uint32_t holders;      /* 1, or more for a shared buffer (iobuf/slice.h) */
+	uint32_t len;          /* its length (iobuf_pool_len()) */
+	unsigned tag;          /* a set's buffer: its tier; a standalone pool's: the pool's tag */
+	bool in_set;           /* a set's buffer */
+	bool sites;            /* the pool records sites */
+	size_t buf_size;       /* bytes per buffer of its pool */
+	const void *site;      /* where it was taken: a return address; NULL when not recorded */
 };
 
 /* A snapshot of a pool's counters; see iobuf_pool_stats(). */
@@ -126,17 +181,22 @@ struct iobuf_pool_shape {
  *
  * Returns the pool (and *@err = 0 when @err is not NULL), or NULL with *@err set to
  * -EINVAL (NULL @cfg, buf_size 0, capacity 0 or above
- * IOBUF_POOL_MAX_CAPACITY, tag above 7, bad arena flags, a size that
- * overflows), -ENOMEM, or an arena error (iobuf_arena_init()).
+ * IOBUF_POOL_MAX_CAPACITY, tag above 7, bad arena flags, unknown flags,
+ * a size that overflows), -ENOMEM, or an arena error (iobuf_arena_init()).
  * Blocking (system calls); thread-safe on distinct pools.
  */
 IOBUF_API struct iobuf_pool *iobuf_pool_create(const struct iobuf_pool_config *cfg, int *err);
 
 /*
- * iobuf_pool_destroy - unmap @pool and free it.
+ * iobuf_pool_destroy - report the buffers still held, unmap @pool and free it.
  *
- * Buffers still out are lost with it.  NULL is ignored.  Nothing may use
- * the pool during or after the call.
+ * Each buffer still held (by any number of holders) is first reported to
+ * the config's on_leak, or, when that is NULL, printed on stderr, one
+ * line each (iobuf_leak_print()) and a summary line; nothing is reported
+ * under IOBUF_POOL_QUIET_LEAKS, and nothing when no buffer is held.
+ * Free buffers in caches are not held.  Then the buffers are lost with
+ * the pool.  NULL is ignored.  Nothing may use the pool during or after
+ * the call (the report's callback neither).
  */
 IOBUF_API void iobuf_pool_destroy(struct iobuf_pool *pool);
 
@@ -292,6 +352,39 @@ IOBUF_API const struct iobuf_arena *iobuf_pool_arena(const struct iobuf_pool *po
  * thread; blocking only against a cache's create, destroy and reclaim.
  */
 IOBUF_API int iobuf_pool_stats(const struct iobuf_pool *pool, struct iobuf_pool_stats *st);
+
+/*
+ * iobuf_pool_leaks - the buffers of @pool still held, each to @fn.
+ *
+ * Calls @fn(@arg, leak) for each buffer held by one holder or more (its
+ * slot is odd; free buffers, in caches too, are not held), in index
+ * order; @fn NULL only counts.  @fn may call any pool call but destroy,
+ * a put of leak->handle among them.  Returns the number of buffers held
+ * (>= 0), or -EINVAL for a NULL @pool.  Exact when no other thread is
+ * inside a call on the pool; while others run, each buffer reported was
+ * held at some instant during the call (not all at the same one: the
+ * count may exceed what was ever held at once), and a site may belong to
+ * a hand-out made after it.  Costs O(capacity).  Any thread; blocking only
+ * as @fn is.
+ */
+IOBUF_API int iobuf_pool_leaks(const struct iobuf_pool *pool, void (*fn)(void *arg, const struct iobuf_leak *leak),
+			       void *arg);
+
+/*
+ * iobuf_leak_print - one line on @out for leaked buffer @leak.
+ *
+ * "iobuf: leak: tier NANO (1), index 17, generation 0x2b, holders 2,
+ * length 12 of 64 bytes, taken at FUNCTION+0xOFF (OBJECT+0xOFF)": the tier
+ * of a set's buffer, "pool tag T" for a standalone pool's; the site, when
+ * recorded, symbolized with dladdr(3): the function's name when the
+ * object exports it (a program's own functions only when it is linked
+ * with -rdynamic; else "taken at OBJECT+0xOFF" alone), and the object's
+ * file with the address that addr2line -e OBJECT takes (an offset in a
+ * shared object or a PIE); "taken through a cache (no site)" when the
+ * pool records sites but this get did not.  Returns 0, -EINVAL for a NULL
+ * argument, or -EIO when the write fails.  Any thread.
+ */
+IOBUF_API int iobuf_leak_print(const struct iobuf_leak *leak, FILE *out);
 
 IOBUF_END_DECLS
 

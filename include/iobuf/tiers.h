@@ -62,6 +62,10 @@ static inline unsigned iobuf__tier_of(size_t size)
 enum iobuf_set_flags {
 	/* When a tier is empty, take from the next larger tier that has a buffer. */
 	IOBUF_SET_SPILL = 1u << 0,
+	/* Record where each buffer was taken, in every tier: IOBUF_POOL_TRACK_SITES (iobuf/pool.h). */
+	IOBUF_SET_TRACK_SITES = 1u << 1,
+	/* Destroy reports nothing (iobuf_set_leaks() still finds the buffers held). */
+	IOBUF_SET_QUIET_LEAKS = 1u << 2,
 };
 
 struct iobuf_set_config {
@@ -82,6 +86,13 @@ struct iobuf_set_config {
 	 */
 	uint32_t fallback_count;
 	size_t fallback_size;
+	/*
+	 * The leak report of destroy, for every tier at once: as
+	 * iobuf_pool_config's on_leak (NULL: a line per buffer on stderr and
+	 * one summary line for the set).  Not called under IOBUF_SET_QUIET_LEAKS.
+	 */
+	void (*on_leak)(void *arg, const struct iobuf_leak *leak);
+	void *on_leak_arg;
 };
 
 struct iobuf_set;
@@ -141,7 +152,15 @@ IOBUF_API int iobuf_set_config_print(const struct iobuf_set_config *cfg, FILE *o
  */
 IOBUF_API struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err);
 
-/* iobuf_set_destroy - destroy every pool of @set.  NULL is ignored. */
+/*
+ * iobuf_set_destroy - report the buffers still held, destroy every pool of @set.
+ *
+ * The report is iobuf_pool_destroy()'s, for the whole set: the config's
+ * on_leak for each buffer still held, tier by tier, or by default a line
+ * each on stderr and one summary line; nothing under
+ * IOBUF_SET_QUIET_LEAKS or when no buffer is held.  NULL is ignored.
+ * Nothing may use the set during or after the call.
+ */
 IOBUF_API void iobuf_set_destroy(struct iobuf_set *set);
 
 /*
@@ -222,6 +241,16 @@ IOBUF_API int iobuf_set_ready_fd(struct iobuf_set *set);
  * Returns 0 or -EINVAL.  Costs O(total capacity); see iobuf_pool_stats().
  */
 IOBUF_API int iobuf_set_stats(const struct iobuf_set *set, struct iobuf_set_stats *st);
+
+/*
+ * iobuf_set_leaks - the buffers of @set still held, each to @fn.
+ *
+ * iobuf_pool_leaks() on every tier, smallest first.  Returns the number
+ * held in all tiers (>= 0), or -EINVAL for a NULL @set.  Any thread;
+ * costs O(total capacity).
+ */
+IOBUF_API int iobuf_set_leaks(const struct iobuf_set *set, void (*fn)(void *arg, const struct iobuf_leak *leak),
+			      void *arg);
 
 /*
  * iobuf_set_stats_print - the stats of @set as a table on @out.
