@@ -101,6 +101,8 @@ struct conn {
 	uint32_t head, tail, qn; /* the queue of buffers to echo, by buffer index, and its length */
 	uint32_t off;		 /* bytes of the head buffer already written */
 	uint32_t sending;	 /* bytes of the zero-copy send in flight */
+	uint32_t zc_held;	 /* its buffers sent with zero copy whose notification has not come */
+	uint32_t gen;		 /* connections accepted into this slot: the high half of a zero-copy cookie */
 	uint32_t stall_next;
 	uint64_t active_ns; /* when a byte was last received or written */
 	uint64_t stuck_ns;  /* when the queued output last moved (or began) */
@@ -281,6 +283,22 @@ static uint32_t q_pop(struct server *s, struct conn *c)
 	return x;
 }
 
+/*
+ * The buffers a connection holds: queued, and sent with zero copy but not
+ * yet released (the kernel keeps them until the peer has the bytes: a
+ * peer that does not read keeps them in the socket's send queue).
+ */
+static uint32_t held(const struct conn *c)
+{
+	return c->qn + c->zc_held;
+}
+
+/* Output that has yet to reach the peer. */
+static bool pending(const struct conn *c)
+{
+	return c->qn > 0 || c->writing || c->zc_held > 0;
+}
+
 /* ---- arming, pausing, stalling ---- */
 
 static void arm_accept(struct server *s)
@@ -379,7 +397,7 @@ static void maybe_resume(struct server *s, unsigned i)
 {
 	struct conn *c = &s->conns[i];
 
-	if (!c->paused || c->recv_armed || c->eof || c->dropping || s->stopping || c->qn > s->conn_buffers / 2)
+	if (!c->paused || c->recv_armed || c->eof || c->dropping || s->stopping || held(c) > s->conn_buffers / 2)
 		return;
 	c->paused = false;
 	arm_recv(s, i);
@@ -427,17 +445,20 @@ static void write_head(struct server *s, unsigned i)
 	len = s->qlen[x] - c->off;
 	if (s->zc) {
 		/* MSG_WAITALL: the kernel sends all of it or fails; the buffer is the fixed object's from here. */
-		rc = iobuf_uring_fixed_send_zc(s->fx, c->fd, s->qh[x], c->off, len, MSG_NOSIGNAL | MSG_WAITALL, i);
+		uint64_t cookie = (uint64_t)c->gen << 32 | i;
+
+		rc = iobuf_uring_fixed_send_zc(s->fx, c->fd, s->qh[x], c->off, len, MSG_NOSIGNAL | MSG_WAITALL, cookie);
 		if (rc == -EBUSY) {
 			io_uring_submit(&s->ring);
 			rc = iobuf_uring_fixed_send_zc(s->fx, c->fd, s->qh[x], c->off, len, MSG_NOSIGNAL | MSG_WAITALL,
-						       i);
+						       cookie);
 		}
 		if (rc < 0) {
 			conn_drop(s, i);
 			return;
 		}
 		q_pop(s, c);
+		c->zc_held++;
 		c->sending = len;
 		c->writing = true;
 		return;
@@ -463,11 +484,11 @@ static void on_recv(struct server *s, unsigned i, struct io_uring_cqe *cqe)
 		if (c->dropping) {
 			bufs_put(s, x);
 		} else {
-			if (c->qn == 0 && !c->writing)
+			if (!pending(c))
 				c->stuck_ns = s->now; /* queued output begins */
 			q_push(s, c, x, (uint32_t)n);
 			write_head(s, i);
-			if (s->conn_buffers && c->qn >= s->conn_buffers && !c->paused &&
+			if (s->conn_buffers && held(c) >= s->conn_buffers && !c->paused &&
 			    (cqe->flags & IORING_CQE_F_MORE)) {
 				/* At its bound: stop receiving until half of it is written. */
 				c->paused = true;
@@ -523,17 +544,35 @@ static void on_write(struct server *s, unsigned i, int res, bool zc)
 	conn_close_if_done(s, i);
 }
 
+/*
+ * A zero-copy send's completion or notification.  The send's completion
+ * always finds its connection (none is closed with a write in flight); a
+ * notification may come after the connection closed, or after its slot
+ * took another: the cookie's generation tells.
+ */
 static void on_zc(struct server *s, const struct io_uring_cqe *cqe)
 {
 	struct iobuf_uring_zc_event ev;
+	struct conn *c;
+	unsigned i;
+	bool same;
 
 	if (iobuf_uring_fixed_complete(s->fx, cqe, &ev) < 0)
 		return;
+	i = (uint32_t)ev.cookie;
+	c = &s->conns[i];
+	same = c->fd >= 0 && c->gen == (uint32_t)(ev.cookie >> 32);
+	if (ev.released && same) {
+		c->zc_held--;
+		c->stuck_ns = s->now; /* the peer has those bytes */
+	}
 	if (ev.notif) {
 		s->st.zc_notifs++;
+		if (same)
+			maybe_resume(s, i);
 	} else {
 		s->st.zc_sends++;
-		on_write(s, (unsigned)ev.cookie, ev.res, true);
+		on_write(s, i, ev.res, true);
 	}
 	if (ev.released)
 		kick_stalled(s);
@@ -562,6 +601,7 @@ static void on_accept(struct server *s, struct io_uring_cqe *cqe)
 		keep = *c;
 		memset(c, 0, sizeof(*c));
 		c->arms = keep.arms;
+		c->gen = keep.gen + 1;
 		c->listed = keep.listed;
 		c->stall_next = keep.stall_next;
 		c->fd = cqe->res;
@@ -590,14 +630,12 @@ static void check_timeouts(struct server *s)
 {
 	for (unsigned i = 0; i < s->max_conns; i++) {
 		struct conn *c = &s->conns[i];
-		bool pending = c->qn > 0 || c->writing;
-
 		if (c->fd < 0 || c->dropping)
 			continue;
-		if (pending && s->write_ns && s->now - c->stuck_ns >= s->write_ns) {
+		if (pending(c) && s->write_ns && s->now - c->stuck_ns >= s->write_ns) {
 			s->st.closed_stuck++;
 			conn_drop(s, i);
-		} else if (!pending && !c->stalled && s->idle_ns && s->now - c->active_ns >= s->idle_ns) {
+		} else if (!pending(c) && !c->stalled && s->idle_ns && s->now - c->active_ns >= s->idle_ns) {
 			s->st.closed_idle++;
 			conn_drop(s, i);
 		}

@@ -489,6 +489,37 @@ static void test_bound_and_write_timeout(void **state)
 	assert_true(r.st.paused >= 1);
 }
 
+/*
+ * Zero copy: a buffer sent to a peer that never reads stays the kernel's
+ * in the socket's send queue (1 MiB here: room for the whole tier), so the
+ * bound counts it too.  A client beside the non-reader is served with no
+ * write timeout at all; the stop then drops the non-reader, and every
+ * notification comes before the server returns.
+ */
+static void test_zc_bound(void **state)
+{
+	struct echo_uring_opts o = {.entries = 16, .max_conns = 8, .conn_buffers = 4, .zc = true};
+	struct server_run r;
+	struct client nr, good;
+
+	(void)state;
+	if (!feat.send_zc)
+		skip();
+	server_start(&r, &o, 32, 1 << 20);
+	client_start(&nr, 0, r.port, 0);
+	assert_int_equal(pthread_create(&nr.th, NULL, nonreader_main, &nr), 0);
+	while (atomic_load(&r.live.paused) == 0)
+		sched_yield(); /* the non-reader is at its bound */
+	client_start(&good, 1, r.port, PER_CONN);
+	assert_int_equal(pthread_create(&good.th, NULL, client_main, &good), 0);
+	client_join(&good);
+	server_stop(&r);
+	assert_int_equal(pthread_join(nr.th, NULL), 0);
+	assert_int_equal(r.st.accepted, 2);
+	assert_int_equal(r.st.closed_stuck, 0);
+	assert_int_equal(r.st.zc_notifs, r.st.zc_sends);
+}
+
 /* A connection that says nothing is closed on the idle timeout (the malloc'd group: both modes share the loop). */
 static void test_idle_timeout(void **state)
 {
@@ -554,10 +585,15 @@ static void test_bad_opts(void **state)
 int main(void)
 {
 	const struct CMUnitTest all[] = {
-	    cmocka_unit_test(test_echo),	 cmocka_unit_test(test_echo_zc),
-	    cmocka_unit_test(test_echo_malloc),	 cmocka_unit_test(test_tier_empty),
-	    cmocka_unit_test(test_group_empty),	 cmocka_unit_test(test_bound_and_write_timeout),
-	    cmocka_unit_test(test_idle_timeout), cmocka_unit_test(test_bad_opts),
+		cmocka_unit_test(test_echo),
+		cmocka_unit_test(test_echo_zc),
+		cmocka_unit_test(test_echo_malloc),
+		cmocka_unit_test(test_tier_empty),
+		cmocka_unit_test(test_group_empty),
+		cmocka_unit_test(test_bound_and_write_timeout),
+		cmocka_unit_test(test_zc_bound),
+		cmocka_unit_test(test_idle_timeout),
+		cmocka_unit_test(test_bad_opts),
 	};
 	int rc = iobuf_uring_probe(&feat);
 	const char *out = getenv("CMOCKA_MESSAGE_OUTPUT");
