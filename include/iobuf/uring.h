@@ -6,7 +6,9 @@
  * Optional: built on liburing when configure finds it (--with-liburing,
  * --without-liburing).  A library built without it exports the same
  * functions, and every one returns -ENOSYS (constructors NULL with
- * *err -ENOSYS).
+ * *err -ENOSYS).  This header needs none of liburing's, so iobuf.h
+ * includes it in every build; a caller includes <liburing.h> itself to
+ * prepare and reap requests.
  *
  * Three objects, each owned by the one thread that drives its io_uring:
  *
