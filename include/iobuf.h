@@ -16,9 +16,12 @@
 #include <iobuf/pool.h>
 #include <iobuf/tiers.h>
 #include <iobuf/cache.h>
+#include <iobuf/account.h>
 #include <iobuf/ring.h>
 #include <iobuf/ring_bcast.h>
 #include <iobuf/slice.h>
+#include <iobuf/kind.h>
+#include <iobuf/builder.h>
 #include <iobuf/uring.h>
 
 #endif /* IOBUF_H */

@@ -34,8 +34,11 @@
 #include <string.h>
 
 #include <iobuf/cache.h>
+#include <iobuf/iov.h>
 
+#include "account.h"
 #include "atomic.h"
+#include "iov.h"
 #include "pool.h"
 #include "tiers.h"
 
@@ -138,7 +141,7 @@ static void push_free(struct iobuf_cache *c, int ti, uint32_t idx)
 {
 	struct iobuf_cache_tier *t = &c->tier[ti];
 
-	iobuf__cache_push(t, idx, iobuf__slot_load(&t->slot[idx]));
+	iobuf__cache_push(t, idx, iobuf__slot_gen(iobuf__slot_load(&t->slot[idx])));
 }
 
 /*
@@ -391,6 +394,49 @@ int iobuf_cache_count(const struct iobuf_cache *c, int tier)
 	return (int)count(c, tier);
 }
 
+bool iobuf__cache_of_set(const struct iobuf_cache *c, const struct iobuf_set *set)
+{
+	if (c->one_size)
+		return false;
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		if (pool_of(c, t) != iobuf_set_pool(set, t))
+			return false;
+	return true;
+}
+
+ssize_t iobuf_cache_readv(struct iobuf_cache *c, int fd, int tier, struct iobuf_slice *s, int k, int *kept)
+{
+	iobuf_handle_t hs[IOBUF_READV_POOLED_MAX];
+	struct iobuf_pool *p;
+	size_t size;
+	ssize_t r;
+	int got = 0, keep;
+
+	if (kept)
+		*kept = 0;
+	if (!c || c->one_size || !s || !kept || k < 1 || k > IOBUF_READV_POOLED_MAX || tier < 0 ||
+	    tier >= IOBUF_TIER_COUNT || !(p = pool_of(c, tier)))
+		return -EINVAL;
+	if (check_active(c) < 0)
+		return -EBUSY;
+	size = iobuf_pool_buf_size(p);
+	/* All @k off the stack at once when it has them; else one by one, as many as there are. */
+	if (iobuf_cache_get_bulk(c, size, hs, k) == 0)
+		got = k;
+	else
+		while (got < k && iobuf_cache_get(c, size, &hs[got]) == 0)
+			got++;
+	if (got == 0)
+		return -ENOBUFS;
+	r = iobuf__readv_fresh(fd, p, hs, got, size, &keep);
+	for (int i = 0; i < keep; i++)
+		s[i] = (struct iobuf_slice){hs[i], 0, (uint32_t)iobuf_pool_len(p, hs[i])};
+	/* The buffers that received nothing go back; on error or end of file, all of them. */
+	(void)iobuf_cache_put_bulk(c, hs + keep, got - keep);
+	*kept = keep;
+	return r;
+}
+
 /* ---- the out-of-line calls ----------------------------------------------------- */
 
 /* The tier a get of @size bytes uses, or a negative errno. */
@@ -459,8 +505,8 @@ int iobuf__cache_put_slow(struct iobuf_cache *c, iobuf_handle_t h)
 		return -EINVAL;
 	}
 	rc = iobuf__pool_release(p, h);
-	if (rc < 0)
-		return rc;
+	if (rc < 0 || rc == IOBUF__POOL_KEPT)
+		return rc < 0 ? rc : 0;
 	keep_free(c, ti, (uint32_t)rc);
 	return 0;
 }
@@ -475,8 +521,8 @@ int iobuf__cache_put_index_slow(struct iobuf_cache *c, uint32_t idx)
 		return -EBUSY;
 	ti = tier_no(c, c->one);
 	rc = iobuf__pool_release_index(pool_of(c, ti), idx);
-	if (rc < 0)
-		return rc;
+	if (rc < 0 || rc == IOBUF__POOL_KEPT)
+		return rc < 0 ? rc : 0;
 	keep_free(c, ti, idx);
 	return 0;
 }

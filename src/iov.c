@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include <iobuf/iov.h>
+#include <iobuf/slice.h>
 #include <iobuf/tiers.h>
+
+#include "iov.h"
 
 size_t iobuf_iov_total(const struct iovec *iov, int iovcnt)
 {
@@ -185,11 +188,47 @@ int iobuf_iov_from_handles(const struct iobuf_set *set, const iobuf_handle_t *hs
 	return n;
 }
 
-ssize_t iobuf_readv_pooled(struct iobuf_set *set, int fd, int tier, iobuf_handle_t *hs, int k, int *kept)
+int iobuf_iov_from_slices(const struct iobuf_set *set, const struct iobuf_slice *s, int n, struct iovec *iov)
+{
+	if (!set || n < 0 || (n > 0 && (!s || !iov)))
+		return -EINVAL;
+	for (int i = 0; i < n; i++) {
+		uint8_t *b = iobuf_buf(set, s[i].h);
+
+		if (!b || (size_t)s[i].off + s[i].len > iobuf_handle_capacity(s[i].h))
+			return -EINVAL;
+		iov[i].iov_base = b + s[i].off;
+		iov[i].iov_len = s[i].len;
+	}
+	return n;
+}
+
+ssize_t iobuf__readv_fresh(int fd, struct iobuf_pool *pool, const iobuf_handle_t *hs, int got, size_t size, int *keep)
 {
 	struct iovec iov[IOBUF_READV_POOLED_MAX];
+	ssize_t r;
+	int k;
+
+	for (int i = 0; i < got; i++) {
+		iov[i].iov_base = iobuf_pool_index_buf(pool, iobuf_handle_index(hs[i]));
+		iov[i].iov_len = size;
+	}
+	do {
+		r = readv(fd, iov, got);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		r = -errno;
+	k = r > 0 ? (int)(((size_t)r + size - 1) / size) : 0;
+	/* Every kept buffer but the last is full; the last holds the rest.  We hold them all: nothing refuses. */
+	for (int i = 0; i < k; i++)
+		(void)iobuf_pool_setlen(pool, hs[i], i + 1 < k ? size : (size_t)r - (size_t)(k - 1) * size);
+	*keep = k;
+	return r;
+}
+
+ssize_t iobuf_readv_pooled(struct iobuf_set *set, int fd, int tier, iobuf_handle_t *hs, int k, int *kept)
+{
 	struct iobuf_pool *pool;
-	size_t size;
 	ssize_t r;
 	int got, keep;
 
@@ -203,17 +242,7 @@ ssize_t iobuf_readv_pooled(struct iobuf_set *set, int fd, int tier, iobuf_handle
 	got = iobuf_pool_get_burst(pool, hs, k);
 	if (got <= 0)
 		return got == 0 ? -ENOBUFS : got;
-	size = IOBUF_TIER_SIZE(tier);
-	for (int i = 0; i < got; i++) {
-		iov[i].iov_base = iobuf_pool_index_buf(pool, iobuf_handle_index(hs[i]));
-		iov[i].iov_len = size;
-	}
-	do {
-		r = readv(fd, iov, got);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		r = -errno;
-	keep = r > 0 ? (int)(((size_t)r + size - 1) / size) : 0;
+	r = iobuf__readv_fresh(fd, pool, hs, got, IOBUF_TIER_SIZE(tier), &keep);
 	/* The buffers that received nothing go back; on error or end of file, all of them. */
 	if (got > keep)
 		iobuf_pool_put_bulk(pool, hs + keep, got - keep);

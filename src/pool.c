@@ -86,7 +86,9 @@
 
 #include <iobuf/pool.h>
 #include <iobuf/scq.h>
+#include <iobuf/slice.h>
 
+#include "account.h"
 #include "atomic.h"
 #include "pool.h"
 #include "scq.h"
@@ -117,6 +119,8 @@ struct iobuf_pool {
 	struct iobuf_pool_shape shape; /* first: read by iobuf_pool_index_buf() */
 	uint32_t gen_base;             /* every slot's first generation */
 	uint32_t *wraps;               /* per slot: times its generation wrapped */
+	struct iobuf_account **acct;   /* a set's pool, per slot: the account a charged hand-out credits */
+	uint64_t *kind;                /* a set's pool, per slot: (generation << 32) | content kind, as shape.len */
 	struct iobuf_scq *free;
 	struct iobuf_arena arena;
 	bool valgrind;
@@ -252,7 +256,10 @@ static void pool_free(struct iobuf_pool *p)
 	iobuf_scq_destroy(p->empty);
 	iobuf_scq_destroy(p->free);
 	free(p->shape.slot);
+	free(p->shape.len);
 	free(p->wraps);
+	free(p->acct);
+	free(p->kind);
 	if (p->ready_fd_owned)
 		close(p->ready_fd);
 	pthread_mutex_destroy(&p->lock);
@@ -310,15 +317,30 @@ static struct iobuf_pool *pool_new(const struct iobuf_pool_config *cfg, bool set
 		goto fail;
 	}
 	p->gen_base = seeded ? gen_base : gen_seed(p, owner);
-	if (posix_memalign((void **)&p->shape.slot, IOBUF_CACHELINE, sizeof(uint32_t) * (size_t)cfg->capacity) != 0) {
+	if (posix_memalign((void **)&p->shape.slot, IOBUF_CACHELINE, sizeof(iobuf__slot_t) * (size_t)cfg->capacity) !=
+	    0) {
 		p->shape.slot = NULL;
 		goto fail_free;
 	}
 	for (uint32_t i = 0; i < cfg->capacity; i++)
 		p->shape.slot[i] = p->gen_base;
+	p->shape.len = malloc(sizeof(uint64_t) * (size_t)cfg->capacity);
+	/* The first generation is free, no hand-out's: every buffer starts with 0 bytes, older than any length. */
+	for (uint32_t i = 0; p->shape.len && i < cfg->capacity; i++)
+		p->shape.len[i] = (uint64_t)p->gen_base << 32;
 	p->wraps = calloc(cfg->capacity, sizeof(uint32_t));
+	if (set && p->wraps) {
+		p->acct = calloc(cfg->capacity, sizeof(*p->acct));
+		p->kind = malloc(sizeof(uint64_t) * (size_t)cfg->capacity);
+		if (!p->acct || !p->kind) {
+			rc = -ENOMEM;
+			goto fail_free;
+		}
+		for (uint32_t i = 0; i < cfg->capacity; i++)
+			p->kind[i] = (uint64_t)p->gen_base << 32; /* kind 0 for every hand-out, as the lengths */
+	}
 	p->free = iobuf__scq_create_at(cfg->capacity, true, scq_start, &rc);
-	if (!p->wraps || !p->free) {
+	if (!p->wraps || !p->shape.len || !p->free) {
 		rc = p->free ? -ENOMEM : rc;
 		goto fail_free;
 	}
@@ -400,7 +422,7 @@ void iobuf_pool_destroy(struct iobuf_pool *p)
 static inline iobuf_handle_t take(struct iobuf_pool *p, uint32_t idx)
 {
 	/* The index came through P1 (or from a cache): the slot is current and no one else writes it. */
-	uint32_t g = iobuf__slot_take(&p->shape.slot[idx], iobuf__slot_load(&p->shape.slot[idx]));
+	uint32_t g = iobuf__slot_take(&p->shape.slot[idx], iobuf__slot_gen(iobuf__slot_load(&p->shape.slot[idx])));
 
 	mark_used(p, idx);
 	return iobuf__handle_make(p->shape.stamp, idx, g);
@@ -439,11 +461,24 @@ static __attribute__((noinline, cold)) void note_wrap(struct iobuf_pool *p, uint
  */
 static __attribute__((noinline, cold)) int stale_or_foreign(const struct iobuf_pool *p, uint32_t idx, uint32_t gen)
 {
-	uint32_t now = iobuf__slot_load(&p->shape.slot[idx]);
+	uint32_t now = iobuf__slot_gen(iobuf__slot_load(&p->shape.slot[idx]));
 
 	if (iobuf__load_32(&p->wraps[idx]) == 0 && gen - p->gen_base > now - p->gen_base)
 		return -EINVAL;
 	return -ESTALE;
+}
+
+/*
+ * The last put of a charged hand-out of @idx: credit its account.  We
+ * hold the free index (no get can take it and charge it again), and A2 in
+ * the release acquired the charge (T1).
+ */
+static __attribute__((noinline)) void credit(struct iobuf_pool *p, uint32_t idx)
+{
+	struct iobuf_account *a = __atomic_load_n(&p->acct[idx], __ATOMIC_RELAXED);
+
+	__atomic_store_n(&p->acct[idx], NULL, __ATOMIC_RELAXED);
+	iobuf__account_credit(a, iobuf_handle_tag(p->shape.stamp), p->shape.buf_size);
 }
 
 static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
@@ -455,8 +490,13 @@ static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
 	if (IOBUF_UNLIKELY(idx >= p->shape.capacity || !(gen & 1)))
 		return refuse(p, -EINVAL);
 	rc = iobuf__slot_release(&p->shape.slot[idx], gen);
-	if (IOBUF_UNLIKELY(rc < 0))
-		return refuse(p, rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc);
+	if (IOBUF_UNLIKELY(rc != 0)) {
+		if (rc < 0)
+			return refuse(p, rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc);
+		if (rc == IOBUF__SLOT_SHARED)
+			return IOBUF__POOL_KEPT;
+		credit(p, idx);
+	}
 	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
 		note_wrap(p, idx);
 	mark_free(p, idx);
@@ -471,20 +511,178 @@ int iobuf__pool_release(struct iobuf_pool *p, iobuf_handle_t h)
 static inline int release_index(struct iobuf_pool *p, uint32_t idx)
 {
 	uint32_t gen;
+	int rc;
 
 	if (IOBUF_UNLIKELY(idx >= p->shape.capacity))
 		return refuse(p, -EINVAL);
-	if (IOBUF_UNLIKELY(iobuf__slot_release_any(&p->shape.slot[idx], &gen) < 0))
-		return refuse(p, -EALREADY);
+	rc = iobuf__slot_release_any(&p->shape.slot[idx], &gen);
+	if (IOBUF_UNLIKELY(rc != 0)) {
+		if (rc < 0)
+			return refuse(p, -EALREADY);
+		if (rc == IOBUF__SLOT_SHARED)
+			return IOBUF__POOL_KEPT;
+		credit(p, idx);
+	}
 	if (IOBUF_UNLIKELY(gen == UINT32_MAX))
 		note_wrap(p, idx);
 	mark_free(p, idx);
-	return 0;
+	return (int)idx;
 }
 
 int iobuf__pool_release_index(struct iobuf_pool *p, uint32_t idx)
 {
 	return release_index(p, idx);
+}
+
+/* ---- holders and lengths (iobuf/slice.h) ------------------------------------ */
+
+/* The index of live-looking handle @h, or the refusal: another owner, out of range, not a held generation. */
+static inline int held_index(const struct iobuf_pool *p, iobuf_handle_t h, uint32_t *idx)
+{
+	if (IOBUF_UNLIKELY(!p))
+		return -EINVAL;
+	*idx = iobuf__handle_index_for(h, p->shape.stamp);
+	if (IOBUF_UNLIKELY(*idx >= p->shape.capacity || !(iobuf_handle_generation(h) & 1)))
+		return -EINVAL;
+	return 0;
+}
+
+/* Why @h, with a held generation of index @idx, is not live now: -EALREADY, -ESTALE or -EINVAL. */
+static int not_live(const struct iobuf_pool *p, uint32_t idx, iobuf_handle_t h)
+{
+	uint32_t gen = iobuf_handle_generation(h);
+	int rc = iobuf__slot_refusal(iobuf__slot_gen(iobuf__slot_load(&p->shape.slot[idx])), gen);
+
+	return rc == -ESTALE ? stale_or_foreign(p, idx, gen) : rc;
+}
+
+/*
+ * Record @val in @word, buffer @idx's length or kind word, for the
+ * hand-out @gen.  A compare-and-swap, so that a holder that lost a race
+ * to the last put (the buffer was handed out again since its check)
+ * cannot overwrite the value of a later hand-out: it may only replace a
+ * word of its own or an older generation, which no later hand-out reads
+ * (iobuf__len_of()).
+ */
+static int store_for(const struct iobuf_pool *p, uint64_t *word, uint32_t idx, uint32_t gen, uint32_t val)
+{
+	uint64_t w = __atomic_load_n(word, __ATOMIC_RELAXED);
+
+	do {
+		uint32_t wgen = (uint32_t)(w >> 32);
+
+		if (wgen != gen && wgen - p->gen_base > gen - p->gen_base)
+			return not_live(p, idx, (iobuf_handle_t)gen << 32);
+	} while (!__atomic_compare_exchange_n(word, &w, ((uint64_t)gen << 32) | val, false, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return 0;
+}
+
+/* The index of @h when it is live, or why not. */
+static int live_index(const struct iobuf_pool *p, iobuf_handle_t h, uint32_t *idx)
+{
+	int rc = held_index(p, h, idx);
+
+	if (rc < 0)
+		return rc;
+	if (!iobuf__slot_live(iobuf__slot_load(&p->shape.slot[*idx]), h))
+		return not_live(p, *idx, h);
+	return 0;
+}
+
+int iobuf_pool_hold(struct iobuf_pool *p, iobuf_handle_t h, uint32_t n)
+{
+	uint32_t idx;
+	int rc = held_index(p, h, &idx);
+
+	if (rc < 0 || n == 0)
+		return rc < 0 ? rc : -EINVAL;
+	rc = iobuf__slot_hold(&p->shape.slot[idx], iobuf_handle_generation(h), n);
+	return rc == -ESTALE ? stale_or_foreign(p, idx, iobuf_handle_generation(h)) : rc;
+}
+
+int iobuf_pool_holders(const struct iobuf_pool *p, iobuf_handle_t h)
+{
+	uint32_t idx;
+	iobuf__slot_t w;
+	int rc = held_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	w = iobuf__slot_load(&p->shape.slot[idx]);
+	if (!iobuf__slot_live(w, h))
+		return not_live(p, idx, h);
+	return (int)iobuf__slot_holders(w);
+}
+
+ssize_t iobuf_pool_len(const struct iobuf_pool *p, iobuf_handle_t h)
+{
+	uint32_t idx;
+	int rc = live_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	return (ssize_t)iobuf__len_of(&p->shape.len[idx], iobuf_handle_generation(h));
+}
+
+int iobuf_pool_setlen(struct iobuf_pool *p, iobuf_handle_t h, size_t len)
+{
+	uint32_t idx;
+	int rc = live_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	if (len > p->shape.buf_size || len > UINT32_MAX)
+		return -EMSGSIZE;
+	return store_for(p, &p->shape.len[idx], idx, iobuf_handle_generation(h), (uint32_t)len);
+}
+
+int iobuf__pool_kind(const struct iobuf_pool *p, iobuf_handle_t h)
+{
+	uint32_t idx;
+	int rc = live_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	return p->kind ? (int)iobuf__len_of(&p->kind[idx], iobuf_handle_generation(h)) : 0;
+}
+
+int iobuf__pool_setkind(struct iobuf_pool *p, iobuf_handle_t h, unsigned kind)
+{
+	uint32_t idx;
+	int rc = live_index(p, h, &idx);
+
+	if (rc < 0)
+		return rc;
+	if (!p->kind)
+		return -EINVAL;
+	return store_for(p, &p->kind[idx], idx, iobuf_handle_generation(h), kind);
+}
+
+/* ---- accounts (iobuf/account.h) --------------------------------------------- */
+
+int iobuf__pool_charge(struct iobuf_pool *p, iobuf_handle_t h, struct iobuf_account *a)
+{
+	uint32_t idx = iobuf__handle_index_for(h, p->shape.stamp);
+
+	if (!p->acct || idx >= p->shape.capacity)
+		return -EINVAL;
+	__atomic_store_n(&p->acct[idx], a, __ATOMIC_RELAXED);
+	iobuf__slot_charge(&p->shape.slot[idx]); /* T1 */
+	return 0;
+}
+
+struct iobuf_account *iobuf__pool_account_of(const struct iobuf_pool *p, iobuf_handle_t h)
+{
+	uint32_t idx;
+	iobuf__slot_t w;
+
+	if (held_index(p, h, &idx) < 0 || !p->acct)
+		return NULL;
+	w = iobuf__slot_load(&p->shape.slot[idx]);
+	if (!iobuf__slot_live(w, h) || !(w & IOBUF__SLOT_CHARGED))
+		return NULL;
+	return __atomic_load_n(&p->acct[idx], __ATOMIC_RELAXED);
 }
 
 /* ---- the free queue, sleeping gets and the readiness fd -------------------- */
@@ -1100,6 +1298,8 @@ int iobuf_pool_put(struct iobuf_pool *p, iobuf_handle_t h)
 	rc = release(p, h);
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
+	if (IOBUF_UNLIKELY(rc == IOBUF__POOL_KEPT))
+		return 0;
 	idx = (uint32_t)rc;
 	give(p, &idx, 1);
 	return 0;
@@ -1120,6 +1320,8 @@ int iobuf_pool_put_bulk(struct iobuf_pool *p, const iobuf_handle_t *hs, int n)
 				first_err = rc;
 			continue;
 		}
+		if (rc == IOBUF__POOL_KEPT)
+			continue;
 		idx[k++] = (uint32_t)rc;
 		if (k == 64) {
 			give(p, idx, k);
@@ -1139,6 +1341,8 @@ int iobuf_pool_put_index(struct iobuf_pool *p, uint32_t idx)
 	rc = release_index(p, idx);
 	if (IOBUF_UNLIKELY(rc < 0))
 		return rc;
+	if (IOBUF_UNLIKELY(rc == IOBUF__POOL_KEPT))
+		return 0;
 	give(p, &idx, 1);
 	return 0;
 }
@@ -1220,7 +1424,7 @@ const struct iobuf_arena *iobuf_pool_arena(const struct iobuf_pool *p)
 int iobuf_pool_stats(const struct iobuf_pool *cp, struct iobuf_pool_stats *st)
 {
 	struct iobuf_pool *p = (struct iobuf_pool *)(uintptr_t)cp; /* the lock; nothing else is written */
-	uint64_t events = 0, in_use = 0, cached = 0;
+	uint64_t events = 0, in_use = 0, cached = 0, shared = 0;
 	uint32_t cap;
 
 	if (!p || !st)
@@ -1233,16 +1437,19 @@ int iobuf_pool_stats(const struct iobuf_pool *cp, struct iobuf_pool_stats *st)
 		cached += (uint64_t)(iobuf__load_ptr(cl->top) - cl->bot);
 	pthread_mutex_unlock(&p->lock);
 	for (uint32_t i = 0; i < cap; i++) {
-		uint32_t s = iobuf__slot_load(&p->shape.slot[i]);
+		iobuf__slot_t w = iobuf__slot_load(&p->shape.slot[i]);
+		uint32_t s = iobuf__slot_gen(w);
 
 		/* Transitions of slot i: its generation, with its wraps, less the first one. */
 		events += ((uint64_t)iobuf__load_32(&p->wraps[i]) << 32) + s - p->gen_base;
 		in_use += s & 1;
+		shared += (s & 1) && iobuf__slot_holders(w) > 1;
 	}
 	if (cached > cap - in_use)
 		cached = cap - in_use; /* a cache counted a buffer a get was handing out (while running only) */
 	st->capacity = cap;
 	st->in_use = (uint32_t)in_use;
+	st->shared = (uint32_t)shared;
 	st->cached = (uint32_t)cached;
 	st->free = cap - st->in_use - st->cached;
 	st->gets = (events + in_use) / 2;

@@ -109,14 +109,36 @@ void iobuf__pool_flush(struct iobuf_pool *pool, const uint32_t *idx, int n);
 /* take: the caller holds free index @idx; hand it out (the slot turns odd). */
 iobuf_handle_t iobuf__pool_take(struct iobuf_pool *pool, uint32_t idx);
 
+struct iobuf_account;
+
 /*
- * release: check @h and free its slot without putting the index anywhere:
- * the caller then holds a free index.  Returns the index (>= 0), or the
- * refusal of iobuf_pool_put() (counted).
+ * Charge the hand-out @h, just taken by the caller (its only holder), to
+ * @acct: the last put credits it (iobuf__account_credit()).  Returns 0, or
+ * -EINVAL for a pool outside a set or an index out of range.
+ */
+int iobuf__pool_charge(struct iobuf_pool *pool, iobuf_handle_t h, struct iobuf_account *acct);
+
+/* The content kind of live handle @h's hand-out (0 until set), or why it is not live. */
+int iobuf__pool_kind(const struct iobuf_pool *pool, iobuf_handle_t h);
+
+/* Set it; -EINVAL for a pool outside a set.  A refused call writes nothing a later hand-out reads. */
+int iobuf__pool_setkind(struct iobuf_pool *pool, iobuf_handle_t h, unsigned kind);
+
+/* The account live handle @h is charged to, or NULL. */
+struct iobuf_account *iobuf__pool_account_of(const struct iobuf_pool *pool, iobuf_handle_t h);
+
+/* What a release returns when it dropped one of several holders: the buffer stays held, nothing is freed. */
+#define IOBUF__POOL_KEPT ((int)IOBUF_POOL_MAX_CAPACITY)
+
+/*
+ * release: check @h and drop one holder; when it was the last, free its
+ * slot without putting the index anywhere: the caller then holds a free
+ * index.  Returns the index (>= 0), IOBUF__POOL_KEPT, or the refusal of
+ * iobuf_pool_put() (counted).
  */
 int iobuf__pool_release(struct iobuf_pool *pool, iobuf_handle_t h);
 
-/* The same for a raw index: 0, or the refusal of iobuf_pool_put_index() (counted). */
+/* The same for a raw index: the index, IOBUF__POOL_KEPT, or the refusal of iobuf_pool_put_index() (counted). */
 int iobuf__pool_release_index(struct iobuf_pool *pool, uint32_t idx);
 
 /*

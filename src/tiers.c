@@ -17,6 +17,7 @@
 #include <iobuf/tiers.h>
 
 #include "atomic.h"
+#include "kind.h"
 #include "pool.h"
 #include "tiers.h"
 #include "util.h"
@@ -30,7 +31,13 @@ struct iobuf_set {
 	unsigned flags;
 	int ready_fd; /* -1 until iobuf_set_ready_fd() */
 	alignas(IOBUF_CACHELINE) uint64_t spills; /* written only when a get spills */
+	struct iobuf__kinds kinds;
 };
+
+struct iobuf__kinds *iobuf__set_kinds(const struct iobuf_set *s)
+{
+	return &((struct iobuf_set *)(uintptr_t)s)->kinds;
+}
 
 int iobuf_tier_for_size(size_t size)
 {
@@ -124,6 +131,12 @@ struct iobuf_set *iobuf_set_create(const struct iobuf_set_config *cfg, int *err)
 		goto fail;
 	}
 	memset(s, 0, sizeof(*s));
+	if (iobuf__kinds_init(&s->kinds) < 0) {
+		free(s);
+		s = NULL;
+		rc = -ENOMEM;
+		goto fail;
+	}
 	s->flags = cfg->flags;
 	s->ready_fd = -1;
 	owner = iobuf__owner_next(true);
@@ -160,6 +173,7 @@ void iobuf_set_destroy(struct iobuf_set *s)
 		iobuf_pool_destroy(s->pool[t]);
 	if (s->ready_fd >= 0)
 		close(s->ready_fd); /* destroy runs alone: no iobuf_set_ready_fd() is making it */
+	iobuf__kinds_fini(&s->kinds);
 	free(s);
 }
 

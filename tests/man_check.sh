@@ -395,11 +395,14 @@ else
 fi
 
 # ---- lint -----------------------------------------------------------------------
+# A link page (.so man3/PAGE.3) is read as man reads it once installed: from
+# a directory whose man3 is our man/.
+mkdir "$tmp/root" && ln -s "$(cd "$man" && pwd)" "$tmp/root/man3"
 if command -v groff >/dev/null 2>&1; then
-	lint() { groff -t -man -ww -z "$1" 2>&1; }
+	lint() { (cd "$tmp/root" && groff -t -man -ww -z "man3/$(basename "$1")" 2>&1); }
 	linter="groff -t -man -ww -z"
 elif command -v mandoc >/dev/null 2>&1; then
-	lint() { mandoc -T lint -W warning "$1" 2>&1; }
+	lint() { (cd "$tmp/root" && mandoc -T lint -W warning "man3/$(basename "$1")" 2>&1); }
 	linter="mandoc -T lint"
 else
 	lint=

@@ -92,6 +92,7 @@
 
 #include <iobuf/common.h>
 #include <iobuf/pool.h>
+#include <iobuf/slice.h>
 #include <iobuf/slot.h>
 #include <iobuf/tiers.h>
 
@@ -128,7 +129,7 @@ struct iobuf_cache_tier {
 	uint64_t *top;        /* past the warmest entry (stored relaxed: the pool's stats read it) */
 	uint64_t *lo;         /* a get runs inline while top > lo */
 	uint64_t *hi;         /* a put runs inline while top < hi (lo > hi: never) */
-	uint32_t *slot;       /* the pool's slot words */
+	iobuf__slot_t *slot;  /* the pool's slot words */
 	const uint32_t *want; /* the pool's want word (iobuf_pool_shape) */
 	uint8_t *base;        /* the pool's buffer 0 */
 	size_t stride;        /* the pool's stride */
@@ -228,6 +229,25 @@ IOBUF_API int iobuf_cache_unpark(struct iobuf_cache *cache);
  */
 IOBUF_API int iobuf_cache_count(const struct iobuf_cache *cache, int tier);
 
+/*
+ * iobuf_cache_readv - read from @fd into fresh buffers of @tier, through @cache.
+ *
+ * As iobuf_readv_pooled(), with the buffers taken from and given back to
+ * the set-bound @cache: up to @k of them (as many as the cache and the
+ * pool have), one readv(2) (retried on EINTR), and in @s[0 .. *@kept) a
+ * slice of each buffer that received bytes, in order, covering what it
+ * received (also its iobuf_len()).  Each slice holds its buffer: put it
+ * (iobuf_slice_put(), or share it first).  Returns the bytes read (> 0);
+ * 0 at end of file; -ENOBUFS when the tier has no free buffer; the -errno
+ * of readv; -EINVAL for NULL arguments, a pool-bound cache, a tier out of
+ * range or absent from the set, or @k outside 1..IOBUF_READV_POOLED_MAX;
+ * -EBUSY for a parked cache.  On every return but a positive one *@kept
+ * is 0 and no buffer is held.  Owner thread only; lock-free but for the
+ * system call.
+ */
+IOBUF_API ssize_t iobuf_cache_readv(struct iobuf_cache *cache, int fd, int tier, struct iobuf_slice *s, int k,
+				    int *kept);
+
 /* ---- internal: the out-of-line halves of the inline calls ---------------- */
 
 /*
@@ -257,7 +277,8 @@ static inline struct iobuf_cache_tier *iobuf__cache_tier_for(struct iobuf_cache 
 static inline void iobuf__cache_pop(struct iobuf_cache_tier *t, int n, iobuf_handle_t *hs, uint32_t *idx)
 {
 	uint64_t *p = t->top - n;
-	uint32_t *slot = t->slot, stamp = t->stamp;
+	iobuf__slot_t *slot = t->slot;
+	uint32_t stamp = t->stamp;
 
 	__atomic_store_n(&t->top, p, __ATOMIC_RELAXED);
 	for (int i = 0; i < n; i++) {
@@ -360,8 +381,8 @@ static inline int iobuf_cache_put(struct iobuf_cache *c, iobuf_handle_t h)
 
 	if (IOBUF_LIKELY(c != NULL) && (t = iobuf__cache_tier_of_handle(c, h, &x)) != NULL && iobuf__cache_room(t) &&
 	    IOBUF_LIKELY(iobuf__gen_fast(g)) &&
-	    IOBUF_LIKELY((c->unsafe ? iobuf__slot_release_unsafe(&t->slot[x], g) : iobuf__slot_release(&t->slot[x], g)) ==
-			 0)) {
+	    IOBUF_LIKELY(c->unsafe ? iobuf__slot_release_single_unsafe(&t->slot[x], g)
+				   : iobuf__slot_release_single(&t->slot[x], g))) {
 		iobuf__cache_push(t, x, g + 1);
 		return 0;
 	}

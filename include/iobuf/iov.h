@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include <iobuf/common.h>
+#include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
 IOBUF_BEGIN_DECLS
@@ -134,12 +135,26 @@ IOBUF_API int iobuf_iov_from_handles(const struct iobuf_set *set, const iobuf_ha
 				     struct iovec *iov);
 
 /*
+ * iobuf_iov_from_slices - describe slices as an iovec array, without a copy.
+ *
+ * iov[i] covers the bytes of @s[i].  Returns @n, or -EINVAL for NULL
+ * arguments, @n < 0, a slice whose buffer is not live in @set, or one that
+ * reaches beyond its buffer (then @iov holds the entries before the bad
+ * one).  After a short writev(2), iobuf_slices_consume() puts what was
+ * written.  Wait-free.
+ */
+IOBUF_API int iobuf_iov_from_slices(const struct iobuf_set *set, const struct iobuf_slice *s, int n,
+				    struct iovec *iov);
+
+/*
  * iobuf_readv_pooled - read from @fd into fresh buffers of @tier.
  *
  * Takes up to @k free buffers of @tier (as many as there are), reads into
  * them with one readv(2) (retried on EINTR), keeps in @hs[0 .. *@kept) the
  * buffers that received bytes, in order, and puts the others back.  Every
- * kept buffer but the last is full; the last holds the remainder.
+ * kept buffer but the last is full; the last holds the remainder.  Each
+ * kept buffer's length (iobuf_len()) is the bytes it received.  The same
+ * read through a per-thread cache, returning slices: iobuf_cache_readv().
  *
  * Returns the bytes read (> 0); 0 at end of file; -ENOBUFS when the tier
  * has no free buffer; the -errno of readv (-EAGAIN on a non-blocking

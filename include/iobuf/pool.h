@@ -89,6 +89,7 @@ struct iobuf_pool_stats {
 	uint64_t refused_invalid; /* puts refused with -EINVAL */
 	uint64_t refused_already; /* puts refused with -EALREADY (double put) */
 	uint64_t refused_stale;   /* puts refused with -ESTALE */
+	uint32_t shared;     /* of in_use, the buffers with more than one holder (iobuf/slice.h) */
 };
 
 /*
@@ -105,7 +106,8 @@ struct iobuf_pool_shape {
 	size_t buf_size;   /* usable bytes of each buffer (<= stride) */
 	uint32_t capacity; /* number of buffers */
 	uint32_t stamp;    /* the low half of every handle the pool issues, without the index (iobuf/slot.h) */
-	uint32_t *slot;    /* the slot words (generations), one per buffer */
+	iobuf__slot_t *slot; /* the slot words (generation and holders), one per buffer */
+	uint64_t *len;       /* the length words (iobuf__len_of()), one per buffer */
 	/*
 	 * Not 0 while buffers are wanted back at once: a get waits
 	 * (iobuf_pool_get_wait()) or the readiness fd is armed.  Caches then

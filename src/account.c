@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * account.c - tenant accounts: charges at get, credits at the last put.
+ *
+ * A charge reserves room with a compare-and-swap per counter (the tier's
+ * buffers, then the bytes), so a refused get leaves every counter as it
+ * was and no counter ever passes its limit.  The pool marks the hand-out
+ * charged in its slot word (T1 in iobuf/slot.h) and keeps the account
+ * beside it; the last put of that hand-out calls iobuf__account_credit().
+ *
+ * Watermark edges: `state` says which edge came last.  A get or put whose
+ * new level is past the mark of the other edge takes `edge_lock`, flips
+ * the state while the level says so (looping, so the state ends where the
+ * level is even when gets and puts race), and fires each flip in order:
+ * the callback under the lock, then the eventfd.  Only those crossings
+ * lock; the other gets and puts touch the counters alone.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <iobuf/account.h>
+#include <iobuf/cache.h>
+#include <iobuf/pool.h>
+#include <iobuf/tiers.h>
+
+#include "account.h"
+#include "atomic.h"
+#include "pool.h"
+
+struct iobuf_account {
+	struct iobuf_set *set;
+	struct iobuf_account_config cfg;
+	uint32_t held[IOBUF_TIER_COUNT];
+	uint64_t bytes, peak_bytes;
+	uint64_t gets, puts, refused, highs, lows;
+	uint32_t state; /* 1 between a high edge and the next low edge */
+	pthread_mutex_t edge_lock;
+	int fd;
+};
+
+struct iobuf_account *iobuf_account_create(struct iobuf_set *set, const struct iobuf_account_config *cfg, int *err)
+{
+	struct iobuf_account *a;
+	int rc = -EINVAL;
+
+	if (!set || !cfg || (cfg->high_bytes && cfg->low_bytes >= cfg->high_bytes))
+		goto fail;
+	rc = -ENOMEM;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		goto fail;
+	if (pthread_mutex_init(&a->edge_lock, NULL) != 0) {
+		free(a);
+		goto fail;
+	}
+	a->set = set;
+	a->cfg = *cfg;
+	a->fd = -1;
+	if (err)
+		*err = 0;
+	return a;
+fail:
+	if (err)
+		*err = rc;
+	return NULL;
+}
+
+int iobuf_account_destroy(struct iobuf_account *a)
+{
+	if (!a)
+		return -EINVAL;
+	if (iobuf__load_64(&a->bytes) != 0)
+		return -EBUSY;
+	if (a->fd >= 0)
+		close(a->fd);
+	pthread_mutex_destroy(&a->edge_lock);
+	free(a);
+	return 0;
+}
+
+/* ---- watermark edges ---------------------------------------------------------- */
+
+static void fire(struct iobuf_account *a, bool high)
+{
+	uint64_t one = 1;
+
+	iobuf__faa_64(high ? &a->highs : &a->lows, 1);
+	if (a->cfg.on_watermark)
+		a->cfg.on_watermark(a, high, a->cfg.arg);
+	if (a->fd >= 0) /* under edge_lock, as its creation */
+		(void)!write(a->fd, &one, sizeof(one));
+}
+
+/* The level @a->bytes moved past a mark of the edge to come: flip the state while the level says so. */
+static void edges(struct iobuf_account *a)
+{
+	pthread_mutex_lock(&a->edge_lock);
+	for (;;) {
+		uint64_t level = iobuf__load_64(&a->bytes);
+		uint32_t state = iobuf__load_32(&a->state);
+
+		if (!state && level >= a->cfg.high_bytes) {
+			iobuf__store_32(&a->state, 1);
+			fire(a, true);
+		} else if (state && level <= a->cfg.low_bytes) {
+			iobuf__store_32(&a->state, 0);
+			fire(a, false);
+		} else {
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->edge_lock);
+}
+
+/* ---- charges and credits ------------------------------------------------------- */
+
+/* Add 1 to *@ctr unless that passes @limit (0: none); false when it would. */
+static bool add_within(uint32_t *ctr, uint32_t limit)
+{
+	uint32_t now = iobuf__load_32(ctr);
+
+	do {
+		if (limit && now >= limit)
+			return false;
+	} while (!__atomic_compare_exchange_n(ctr, &now, now + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return true;
+}
+
+static bool add_bytes_within(uint64_t *ctr, uint64_t d, uint64_t limit, uint64_t *after)
+{
+	uint64_t now = iobuf__load_64(ctr);
+
+	do {
+		if (limit && (now > limit || d > limit - now))
+			return false;
+	} while (!__atomic_compare_exchange_n(ctr, &now, now + d, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	*after = now + d;
+	return true;
+}
+
+/* Reserve one buffer of @tier for @a; -EDQUOT (nothing reserved) beyond a limit. */
+static int charge(struct iobuf_account *a, int tier)
+{
+	uint64_t size = IOBUF_TIER_SIZE(tier), after, peak;
+
+	if (!add_within(&a->held[tier], a->cfg.max_buffers[tier]))
+		goto refused;
+	if (!add_bytes_within(&a->bytes, size, a->cfg.max_bytes, &after)) {
+		__atomic_fetch_sub(&a->held[tier], 1, __ATOMIC_RELAXED);
+		goto refused;
+	}
+	peak = iobuf__load_64(&a->peak_bytes);
+	while (after > peak && !__atomic_compare_exchange_n(&a->peak_bytes, &peak, after, true, __ATOMIC_RELAXED,
+							     __ATOMIC_RELAXED))
+		;
+	if (a->cfg.high_bytes && after >= a->cfg.high_bytes && !iobuf__load_32(&a->state))
+		edges(a);
+	return 0;
+refused:
+	iobuf__faa_64(&a->refused, 1);
+	return -EDQUOT;
+}
+
+/* Give back what charge() reserved (a get that found no buffer, or the last put). */
+static void uncharge(struct iobuf_account *a, int tier)
+{
+	uint64_t size = IOBUF_TIER_SIZE(tier);
+	uint64_t after = __atomic_sub_fetch(&a->bytes, size, __ATOMIC_RELAXED);
+
+	__atomic_fetch_sub(&a->held[tier], 1, __ATOMIC_RELAXED);
+	if (a->cfg.high_bytes && after <= a->cfg.low_bytes && iobuf__load_32(&a->state))
+		edges(a);
+}
+
+void iobuf__account_credit(struct iobuf_account *a, unsigned tier, size_t buf_size)
+{
+	(void)buf_size; /* a set's pool: its tier's size */
+	iobuf__faa_64(&a->puts, 1);
+	uncharge(a, (int)tier);
+}
+
+/* The get is done (@rc from iobuf_get() or iobuf_cache_get()): charge its hand-out, or undo the reservation. */
+static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
+{
+	if (rc < 0) {
+		uncharge(a, tier);
+		return rc;
+	}
+	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: charge that one. */
+	if ((int)iobuf_handle_tag(h) != tier) {
+		if (charge(a, (int)iobuf_handle_tag(h)) < 0) {
+			uncharge(a, tier);
+			(void)iobuf_put(a->set, h);
+			return -EDQUOT;
+		}
+		uncharge(a, tier);
+	}
+	(void)iobuf__pool_charge(iobuf_set_pool(a->set, (int)iobuf_handle_tag(h)), h, a);
+	iobuf__faa_64(&a->gets, 1);
+	return 0;
+}
+
+int iobuf_account_get(struct iobuf_account *a, size_t size, iobuf_handle_t *h)
+{
+	int tier, rc;
+
+	if (!a || !h)
+		return -EINVAL;
+	tier = iobuf_tier_for_size(size);
+	if (tier < 0)
+		return tier;
+	rc = charge(a, tier);
+	if (rc < 0)
+		return rc;
+	rc = iobuf_get(a->set, size, h);
+	return finish(a, tier, rc, *h);
+}
+
+int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+{
+	int tier, rc;
+
+	if (!a || !c || !h || !iobuf__cache_of_set(c, a->set))
+		return -EINVAL;
+	tier = iobuf_tier_for_size(size);
+	if (tier < 0)
+		return tier;
+	rc = charge(a, tier);
+	if (rc < 0)
+		return rc;
+	rc = iobuf_cache_get(c, size, h);
+	return finish(a, tier, rc, *h);
+}
+
+struct iobuf_account *iobuf_account_of(const struct iobuf_set *set, iobuf_handle_t h)
+{
+	struct iobuf_pool *p = set ? iobuf_set_pool(set, (int)iobuf_handle_tag(h)) : NULL;
+
+	return p ? iobuf__pool_account_of(p, h) : NULL;
+}
+
+int iobuf_account_ready_fd(struct iobuf_account *a)
+{
+	int fd;
+
+	if (!a)
+		return -EINVAL;
+	pthread_mutex_lock(&a->edge_lock);
+	if (a->fd < 0) {
+		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0) {
+			pthread_mutex_unlock(&a->edge_lock);
+			return -errno;
+		}
+		a->fd = fd;
+	}
+	fd = a->fd;
+	pthread_mutex_unlock(&a->edge_lock);
+	return fd;
+}
+
+int iobuf_account_stats(const struct iobuf_account *a, struct iobuf_account_stats *st)
+{
+	if (!a || !st)
+		return -EINVAL;
+	memset(st, 0, sizeof(*st));
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+		st->held[t] = iobuf__load_32(&a->held[t]);
+	st->bytes = iobuf__load_64(&a->bytes);
+	st->peak_bytes = iobuf__load_64(&a->peak_bytes);
+	st->gets = iobuf__load_64(&a->gets);
+	st->puts = iobuf__load_64(&a->puts);
+	st->refused = iobuf__load_64(&a->refused);
+	st->highs = iobuf__load_64(&a->highs);
+	st->lows = iobuf__load_64(&a->lows);
+	st->above_high = iobuf__load_32(&a->state) != 0;
+	return 0;
+}
