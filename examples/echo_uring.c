@@ -444,7 +444,10 @@ static void write_head(struct server *s, unsigned i)
 		return;
 	len = s->qlen[x] - c->off;
 	if (s->zc) {
-		/* MSG_WAITALL: the kernel sends all of it or fails; the buffer is the fixed object's from here. */
+		/*
+		 * MSG_WAITALL: the kernel sends all of it or fails.  The send holds
+		 * the buffer until its notification; our own holder goes at once.
+		 */
 		uint64_t cookie = (uint64_t)c->gen << 32 | i;
 
 		rc = iobuf_uring_fixed_send_zc(s->fx, c->fd, s->qh[x], c->off, len, MSG_NOSIGNAL | MSG_WAITALL, cookie);
@@ -457,7 +460,7 @@ static void write_head(struct server *s, unsigned i)
 			conn_drop(s, i);
 			return;
 		}
-		q_pop(s, c);
+		bufs_put(s, q_pop(s, c));
 		c->zc_held++;
 		c->sending = len;
 		c->writing = true;

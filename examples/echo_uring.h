@@ -82,8 +82,9 @@ struct echo_uring_opts {
  * time (write_fixed from the set's registered arenas, plain writes when
  * RLIMIT_MEMLOCK refuses the registration or with the malloc'd group, or
  * zero-copy sends with o->zc), and each is put the moment its last byte is
- * written (with o->zc: when the kernel's notification says it is no longer
- * read).  A connection that holds o->conn_buffers buffers has its receive
+ * written (with o->zc, the loop puts its holder as the send goes out, and
+ * the send's own holder goes at the kernel's notification; until then the
+ * buffer counts in the connection's bound).  A connection that holds o->conn_buffers buffers has its receive
  * cancelled until half of them are written: its bytes wait in the kernel,
  * TCP's flow control tells the peer.  At return every buffer is back (in
  * @set, or in the group's ring).  The caller ignores SIGPIPE: a write to a
