@@ -5,7 +5,7 @@
  *   echo_server [--port N] [--port-file FILE] [--threads N] [--tier NAME]
  *               [--buffers N] [--burst K] [--conns N] [--conn-buffers N]
  *               [--write-timeout MS] [--idle-timeout MS] [--sock-buffer B]
- *               [--malloc] [--huge]
+ *               [--malloc] [--huge] [--uring [--zc]]
  *
  * Each worker thread runs its own edge-triggered epoll loop over
  * non-blocking sockets (one SO_REUSEPORT listener per worker); all workers
@@ -67,6 +67,17 @@
  * --malloc runs the same loop with malloc(3)/free(3) buffers of the same
  * size instead of the pool: the baseline that `make demo` compares with.
  *
+ * --uring runs the echo on io_uring instead, on one thread
+ * (examples/echo_uring.c): multishot receives into buffers the kernel
+ * picks from a provided-buffer ring fed from the tier, writes from the
+ * registered arena (write_fixed), or with --zc zero-copy sends that hold
+ * each buffer until the kernel's notification.  --uring --malloc is the
+ * io_uring baseline, as liburing's examples do it: one malloc'd group of
+ * --buffers buffers (rounded down to a power of two, at most 32768),
+ * each added back to its ring by hand once echoed.  The same bounds and
+ * timeouts hold (--conn-buffers, --write-timeout, --idle-timeout); --burst
+ * and --threads do not apply.
+ *
  * SIGUSR1: main prints one line, "echo_server: snapshot N: C connections,
  * in_use U free F cached K of CAP buffers", from calls that are safe while
  * the workers run (the pool's statistics, the table's count).
@@ -126,6 +137,7 @@ struct options {
 	int burst;
 	bool use_malloc;
 	bool use_uring;
+	bool zc;
 	bool huge;
 	bool quiet;
 };
@@ -216,7 +228,10 @@ static void usage(FILE *out)
 		     "  -m, --malloc           malloc/free buffers instead of the pool (the baseline)\n"
 		     "  -U, --uring            one thread on io_uring: multishot receives into buffers the\n"
 		     "                         kernel picks from a ring fed from the tier, writes from the\n"
-		     "                         registered arena (examples/echo_uring.c)\n"
+		     "                         registered arena (examples/echo_uring.c); with --malloc,\n"
+		     "                         one malloc'd group recycled by hand, as liburing's examples do\n"
+		     "  -Z, --zc               with --uring: zero-copy sends (IORING_OP_SEND_ZC), each buffer\n"
+		     "                         put when the kernel's notification says it is no longer read\n"
 		     "  -H, --huge             back the pool with huge pages when the system has them\n"
 		     "  -q, --quiet            no per-connection error messages\n",
 		QMAX);
@@ -259,7 +274,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		{"conn-buffers", required_argument, NULL, 'B'}, {"write-timeout", required_argument, NULL, 'W'},
 		{"idle-timeout", required_argument, NULL, 'I'}, {"sock-buffer", required_argument, NULL, 'S'},
 		{"malloc", no_argument, NULL, 'm'},        {"huge", no_argument, NULL, 'H'},
-		{"uring", no_argument, NULL, 'U'},
+		{"uring", no_argument, NULL, 'U'},         {"zc", no_argument, NULL, 'Z'},
 		{"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -276,7 +291,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		.buffers = 4096,
 		.burst = 16,
 	};
-	while ((ch = getopt_long(argc, argv, "p:b:f:t:T:n:k:c:B:W:I:S:mUHqh", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "p:b:f:t:T:n:k:c:B:W:I:S:mUZHqh", longs, NULL)) != -1) {
 		switch (ch) {
 		case 'p': o->port = (int)parse_long(optarg, 0, 65535, "--port"); break;
 		case 'b': o->bind_addr = optarg; break;
@@ -298,6 +313,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'S': o->sock_buffer = (int)parse_long(optarg, 0, 1 << 30, "--sock-buffer"); break;
 		case 'm': o->use_malloc = true; break;
 		case 'U': o->use_uring = true; break;
+		case 'Z': o->zc = true; break;
 		case 'H': o->huge = true; break;
 		case 'q': o->quiet = true; break;
 		case 'h': usage(stdout); exit(0);
@@ -306,6 +322,10 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc) {
 		usage(stderr);
+		exit(2);
+	}
+	if (o->zc && (!o->use_uring || o->use_malloc)) {
+		fprintf(stderr, "echo_server: --zc sends from the pool on io_uring: it needs --uring, not --malloc\n");
 		exit(2);
 	}
 	if ((long)o->threads * o->conns > 1 << 20) {
@@ -1078,27 +1098,25 @@ static int serve_uring(struct server *s, sigset_t *sigs)
 	static atomic_int stop;
 	struct echo_uring_stats st = {0};
 	struct uring_run u = {.set = s->set};
-	struct iobuf_set_stats ss;
+	struct iobuf_uring_features f;
 	struct sockaddr_in sa;
 	socklen_t len = sizeof(sa);
 	pthread_t t;
-	int sig = 0, err;
-	unsigned in_use = 0;
+	int sig = 0, err, rc = 0;
+	unsigned nbufs = 1;
 
-	struct iobuf_uring_features f;
-
-	if (s->o.use_malloc) {
-		fprintf(stderr, "echo_server: --uring runs on the pool, not with --malloc\n");
-		return 2;
-	}
 	err = iobuf_uring_probe(&f);
-	if (err < 0 || !f.buf_ring || !f.recv_multishot) {
+	if (err < 0 || !f.buf_ring || !f.recv_multishot || (s->o.zc && !f.send_zc)) {
 		/* Before listening: a caller waiting for the port file learns it from the exit status (77). */
 		fprintf(stderr, "echo_server: io_uring not available: %s\n",
-			err < 0 ? iobuf_strerror(err) : "no provided-buffer rings or multishot receive in this kernel");
+			err < 0				   ? iobuf_strerror(err)
+			: !f.buf_ring || !f.recv_multishot ? "no provided-buffer rings or multishot receive in this kernel"
+							   : "no zero-copy send (IORING_OP_SEND_ZC) in this kernel");
 		iobuf_set_destroy(s->set);
 		return 77;
 	}
+	while (nbufs * 2 <= s->o.buffers && nbufs * 2 <= IOBUF_URING_BUFRING_MAX)
+		nbufs *= 2;
 	u.lfd = listen_socket(s->o.bind_addr, s->o.port, s->o.sock_buffer);
 	if (u.lfd < 0) {
 		fprintf(stderr, "echo_server: listen: %s\n", iobuf_strerror(u.lfd));
@@ -1106,10 +1124,31 @@ static int serve_uring(struct server *s, sigset_t *sigs)
 	}
 	getsockname(u.lfd, (struct sockaddr *)&sa, &len);
 	s->port = ntohs(sa.sin_port);
-	u.o = (struct echo_uring_opts){.tier = s->o.tier, .max_conns = (unsigned)s->o.conns, .stop = &stop,
-				       .log = stdout, .stats = &st};
-	printf("echo_server: listening on %s:%d, io_uring, %" PRIu32 " buffers of %zu B (%s)\n", s->o.bind_addr, s->port,
-	       s->o.buffers, s->bufsize, iobuf_tier_name(s->o.tier));
+	u.o = (struct echo_uring_opts){.bufs = s->o.use_malloc ? ECHO_URING_MALLOC : ECHO_URING_POOL,
+				       .tier = s->o.tier,
+				       .nbufs = nbufs,
+				       .buf_size = s->bufsize,
+				       .zc = s->o.zc,
+				       .max_conns = (unsigned)s->o.conns,
+				       .conn_buffers = (unsigned)s->o.conn_buffers,
+				       .write_ms = s->o.write_ms,
+				       .idle_ms = s->o.idle_ms,
+				       .stop = &stop,
+				       .log = stdout,
+				       .stats = &st};
+	if (s->o.use_malloc)
+		printf("echo_server: listening on %s:%d, io_uring, one malloc'd group of %u buffers of %zu B, each "
+		       "added back to its ring by hand once echoed; plain writes\n",
+		       s->o.bind_addr, s->port, nbufs, s->bufsize);
+	else
+		printf("echo_server: listening on %s:%d, io_uring, %" PRIu32 " buffers of %zu B (%s) through a "
+		       "provided-buffer ring fed from the tier; %s\n",
+		       s->o.bind_addr, s->port, s->o.buffers, s->bufsize, iobuf_tier_name(s->o.tier),
+		       s->o.zc ? "zero-copy sends (send_zc)" : "writes from the registered arena (write_fixed)");
+	printf("echo_server: %d connections at most; each holds at most %d buffers (%zu KiB); write timeout %ld ms, "
+	       "idle timeout %ld ms (0: none)\n",
+	       s->o.conns, s->o.conn_buffers, (size_t)s->o.conn_buffers * s->bufsize / 1024, s->o.write_ms,
+	       s->o.idle_ms);
 	fflush(stdout);
 	if (s->o.port_file && (err = write_port_file(s->o.port_file, s->port)) < 0) {
 		fprintf(stderr, "echo_server: %s: %s\n", s->o.port_file, iobuf_strerror(err));
@@ -1125,21 +1164,39 @@ static int serve_uring(struct server *s, sigset_t *sigs)
 	if (u.rc < 0) {
 		fprintf(stderr, "echo_server: io_uring: %s\n", iobuf_strerror(u.rc));
 		iobuf_set_destroy(s->set);
-		return u.rc == -ENOSYS ? 77 : 1;
+		return u.rc == -ENOSYS || u.rc == -EOPNOTSUPP ? 77 : 1;
 	}
 	printf("echo_server: stopped by signal %d: io_uring, %" PRIu64 " connections, %" PRIu64 " bytes echoed, "
 	       "%" PRIu64 " ring-empty ends, sends from %s memory\n",
 	       sig, st.accepted, st.bytes_out, st.enobufs, st.registered ? "registered" : "unregistered");
+	printf("echo_server: timeouts: %" PRIu64 " closed on the write timeout, %" PRIu64 " closed idle; %" PRIu64
+	       " receives paused at a connection's bound, %" PRIu64 " re-arms deferred for want of a buffer\n",
+	       st.closed_stuck, st.closed_idle, st.paused, st.stalls);
+	if (s->o.zc)
+		printf("echo_server: zero-copy: %" PRIu64 " sends, %" PRIu64 " notifications\n", st.zc_sends,
+		       st.zc_notifs);
+	if (s->o.use_malloc) {
+		printf("echo_server: malloc buffers: one group of %" PRIu32 ", %" PRIu32 " back in its ring, %" PRIu32
+		       " outstanding\n",
+		       st.group_buffers, st.group_back, st.group_buffers - st.group_back);
+		return st.group_back == st.group_buffers ? 0 : 1;
+	}
+
+	struct iobuf_set_stats ss;
+	unsigned in_use = 0;
+
 	iobuf_set_stats_print(s->set, stdout);
 	iobuf_set_stats(s->set, &ss);
 	for (int i = 0; i < IOBUF_TIER_COUNT; i++)
 		in_use += ss.tier[i].in_use;
-	if (in_use)
+	if (in_use) {
 		printf("echo_server: %u BUFFERS NOT BACK\n", in_use);
-	else
+		rc = 1;
+	} else {
 		printf("echo_server: all %" PRIu32 " buffers back (in_use 0)\n", s->o.buffers);
+	}
 	iobuf_set_destroy(s->set);
-	return in_use ? 1 : 0;
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -22,5 +22,6 @@
 #include <iobuf/slice.h>
 #include <iobuf/kind.h>
 #include <iobuf/builder.h>
+#include <iobuf/uring.h>
 
 #endif /* IOBUF_H */

@@ -24,6 +24,7 @@
 
 #include <liburing.h>
 
+#include <iobuf/slice.h>
 #include <iobuf/uring.h>
 
 #include "atomic.h"
@@ -631,9 +632,16 @@ int iobuf_uring_fixed_send_zc(struct iobuf_uring_fixed *fx, int fd, iobuf_handle
 		return -EOPNOTSUPP;
 	if (fx->nfree == 0)
 		return -EBUSY;
+	/* The send's own holder, put at the notification; the caller keeps its own. */
+	rc = iobuf_pool_hold(fx->pools[which], h, 1);
+	if (rc < 0)
+		return rc;
 	sqe = io_uring_get_sqe(fx->ring);
-	if (!sqe)
+	if (!sqe) {
+		/* Drops the holder just added: the caller's remains, so the buffer goes nowhere. */
+		iobuf_pool_put(fx->pools[which], h);
 		return -EBUSY;
+	}
 	slot = fx->free_slots[--fx->nfree];
 	s = &fx->slots[slot];
 	s->h = h;

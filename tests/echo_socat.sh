@@ -6,7 +6,9 @@
 # Pipes 20 MB of random bytes through examples/echo_server with socat(1) and
 # compares what comes back byte for byte: with the default pool, with a pool
 # of 8 buffers while another connection does not read (backpressure), with
-# several connections on two workers, and on malloc'd buffers.  After each
+# several connections on two workers, on malloc'd buffers, and on io_uring
+# (write_fixed, zero-copy sends, a malloc'd group recycled by hand; each
+# skipped where the kernel lacks it: exit 77).  After each
 # run the server is stopped with SIGTERM and must exit 0 with every buffer
 # back.  Then the verifying load client runs for two seconds.  TAP output.
 set -u
@@ -65,7 +67,7 @@ echo_file() {
 	fi
 }
 
-echo "1..13"
+echo "1..18"
 head -c $((MB * 1000 * 1000)) /dev/urandom >"$tmp/in"
 head -c $((5 * 1000 * 1000)) /dev/urandom >"$tmp/in5"
 
@@ -136,20 +138,45 @@ else
 	not_ok "malloc: no stop"
 fi
 
-# 11-12: the same echo on io_uring (--uring); skipped where the kernel or the build lacks it (exit 77).
-if start uring --uring; then
-	echo_file uring "$tmp/in"
-	stop uring
-elif wait "$pid"; [ $? -eq 77 ]; then
-	n=$((n + 1)); echo "ok $n # SKIP uring: $(tail -1 "$tmp/uring.server")"
-	n=$((n + 1)); echo "ok $n # SKIP uring: no server"
-else
-	not_ok "uring: server did not start" "$tmp/uring.server"
-	not_ok "uring: no stop"
-fi
-pid=
+# uring_case NAME OPTIONS...: the same echo on io_uring, two results; skipped where the kernel or the
+# build lacks what OPTIONS need (the server exits 77 before listening).
+uring_case() {
+	name=$1
+	shift
+	ran=no
+	if start "$name" "$@"; then
+		ran=yes
+		echo_file "$name" "$tmp/in"
+		stop "$name"
+	elif wait "$pid"; [ $? -eq 77 ]; then
+		n=$((n + 1)); echo "ok $n # SKIP $name: $(tail -1 "$tmp/$name.server")"
+		n=$((n + 1)); echo "ok $n # SKIP $name: no server"
+	else
+		not_ok "$name: server did not start" "$tmp/$name.server"
+		not_ok "$name: no stop"
+	fi
+	pid=
+}
 
-# 13: our own load client, briefly, against the default server.
+# 11-12: io_uring, writes from the registered arena.
+uring_case uring --uring
+# 13-15: io_uring, zero-copy sends: the echo, the stop, and every send's notification reaped.
+uring_case uring-zc --uring --zc
+if [ "$ran" = yes ]; then
+	zc=$(sed -n 's/^echo_server: zero-copy: \([0-9]*\) sends, \([0-9]*\) notifications$/\1 \2/p' "$tmp/uring-zc.server")
+	set -- $zc
+	if [ $# -eq 2 ] && [ "$1" -gt 0 ] && [ "$1" -eq "$2" ]; then
+		ok "uring-zc: $1 zero-copy sends, each buffer put at its notification"
+	else
+		not_ok "uring-zc: zero-copy sends and notifications do not match: '$zc'" "$tmp/uring-zc.server"
+	fi
+else
+	n=$((n + 1)); echo "ok $n # SKIP uring-zc: no server"
+fi
+# 16-17: io_uring over a malloc'd group recycled by hand (the baseline of bench_uring).
+uring_case uring-malloc --uring --malloc --buffers 64
+
+# 18: our own load client, briefly, against the default server.
 if start client; then
 	if $to "$client" --port "$port" --conns 8 --duration 2 --quiet >"$tmp/client.out" 2>&1; then
 		kill -TERM "$pid"

@@ -6,7 +6,9 @@
  * Optional: built on liburing when configure finds it (--with-liburing,
  * --without-liburing).  A library built without it exports the same
  * functions, and every one returns -ENOSYS (constructors NULL with
- * *err -ENOSYS).
+ * *err -ENOSYS).  This header needs none of liburing's, so iobuf.h
+ * includes it in every build; a caller includes <liburing.h> itself to
+ * prepare and reap requests.
  *
  * Three objects, each owned by the one thread that drives its io_uring:
  *
@@ -27,9 +29,11 @@
  *            the figures are reported and, if asked, the object runs
  *            unregistered (plain read/write/send_zc on the same buffers).
  *   zc       zero-copy sends (IORING_OP_SEND_ZC) through a fixed object:
- *            the handle moves to the object with the send and is put when
- *            the kernel's notification (IORING_CQE_F_NOTIF) says the
- *            buffer is no longer read.
+ *            the send adds a holder of the buffer (iobuf/slice.h), put
+ *            when the kernel's notification (IORING_CQE_F_NOTIF) says the
+ *            buffer is no longer read; the caller keeps its own holder
+ *            and puts it when it likes, so the buffer goes back after
+ *            both puts, in either order.
  *
  * What the running kernel has is probed at run time
  * (iobuf_uring_probe()); what it lacks is not used.  Bundles
@@ -40,7 +44,7 @@
  *
  * Accounting: a buffer in a bufring's kernel ring, and a buffer held by a
  * zero-copy send, is out of its pool: iobuf_pool_stats() counts it in_use.
- * Destroying the object puts every buffer it holds back.
+ * Destroying the object puts every buffer (or holder) it holds back.
  *
  * A multishot receive loop, in the order of the calls (see
  * iobuf_uring_bufring_recv_multishot(3) for the whole of it):
@@ -328,9 +332,9 @@ IOBUF_API struct iobuf_uring_fixed *iobuf_uring_fixed_create(struct io_uring *ri
 /*
  * iobuf_uring_fixed_destroy - unregister the buffers and free the object.
  *
- * Every zero-copy send's notification must have been reaped: a buffer
- * still held by a send is put back (and the kernel may still be reading
- * it).  NULL is ignored.  Owner thread; blocking (a system call).
+ * Every zero-copy send's notification must have been reaped: the holder
+ * of a send still in flight is put (and the kernel may still be reading
+ * the buffer).  NULL is ignored.  Owner thread; blocking (a system call).
  */
 IOBUF_API void iobuf_uring_fixed_destroy(struct iobuf_uring_fixed *fx);
 
@@ -368,17 +372,23 @@ IOBUF_API int iobuf_uring_fixed_prep_write(const struct iobuf_uring_fixed *fx, s
 					   iobuf_handle_t h, size_t off, size_t len);
 
 /*
- * iobuf_uring_fixed_send_zc - send @len bytes at @off in the buffer of @h with zero copy; the handle moves to @fx.
+ * iobuf_uring_fixed_send_zc - send @len bytes at @off in the buffer of @h with zero copy; the send holds the buffer.
  *
  * Takes a submission entry and prepares IORING_OP_SEND_ZC (with the fixed
  * index when registered) on @fd with @msg_flags; the caller submits.  On
- * success @h belongs to @fx: it is put when the send's notification is
- * reaped (iobuf_uring_fixed_complete()), or at once if the send ends with
- * no notification to follow; the caller must neither put nor write the
- * buffer.  On failure the handle stays the caller's.  Returns 0; -EINVAL
- * (NULL, @fd < 0, a foreign handle, a range past the buffer); -ESTALE;
- * -EBUSY (no free slot, or the submission queue is full); -EOPNOTSUPP
- * (the kernel has no SEND_ZC).  Owner thread; wait-free.
+ * success the send holds the buffer as one more holder (iobuf_pool_hold()),
+ * put when its notification is reaped (iobuf_uring_fixed_complete()), or
+ * at once if the send ends with no notification to follow.  The caller
+ * keeps its own holder and must put it (at once, or after reusing the
+ * handle for other sends or reads of the bytes): the buffer goes back to
+ * its tier after the caller's put and the notification, in either order.
+ * Nobody may write the buffer until the notification: the kernel reads it.
+ * A refusal changes nothing (no holder added).  Returns 0; -EINVAL (NULL,
+ * @fd < 0, a foreign handle, a range past the buffer); -ESTALE (not live);
+ * -EBUSY (no free slot, or the submission queue is full); -EOPNOTSUPP (the
+ * kernel has no SEND_ZC); -EOVERFLOW (the buffer has IOBUF_HOLDERS_MAX
+ * holders already).  The caller must hold @h.  Owner thread; lock-free
+ * (the hold is a compare-and-swap).
  */
 IOBUF_API int iobuf_uring_fixed_send_zc(struct iobuf_uring_fixed *fx, int fd, iobuf_handle_t h, size_t off,
 					size_t len, int msg_flags, uint64_t cookie);

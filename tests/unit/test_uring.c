@@ -1057,9 +1057,11 @@ static void zc_round(bool registered_wanted)
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 4000, 100, 0, 1), -EINVAL);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 4096, 0, 77), 0);
 	assert_int_equal(iobuf_uring_fixed_inflight(fx), 1);
-	/* One slot: a second send is refused, and its handle stays the caller's. */
+	assert_int_equal(iobuf_pool_holders(p, h), 2); /* the caller's and the send's */
+	/* One slot: a second send is refused, and adds no holder. */
 	assert_int_equal(iobuf_cache_get(c, 4096, &h2), 0);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h2, 0, 10, 0, 2), -EBUSY);
+	assert_int_equal(iobuf_pool_holders(p, h2), 1);
 	assert_int_equal(iobuf_cache_put(c, h2), 0);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h2, 0, 10, 0, 2), -ESTALE);
 	assert_int_equal(in_use(p), 1);
@@ -1091,8 +1093,12 @@ static void zc_round(bool registered_wanted)
 			notified = true;
 		}
 	}
-	/* Released with the notification: in the cache, the handle stale. */
+	/* The notification put the send's holder; the caller's keeps the buffer until its own put. */
 	assert_int_equal(iobuf_uring_fixed_inflight(fx), 0);
+	assert_int_equal(in_use(p), 1);
+	assert_int_equal(iobuf_pool_holders(p, h), 1);
+	assert_non_null(iobuf_cache_buf(c, h));
+	assert_int_equal(iobuf_cache_put(c, h), 0);
 	assert_int_equal(in_use(p), 0);
 	assert_null(iobuf_cache_buf(c, h));
 	assert_int_equal(iobuf_cache_put(c, h), -EALREADY);
@@ -1108,11 +1114,16 @@ static void zc_round(bool registered_wanted)
 	assert_int_equal(iobuf_uring_fixed_complete(fx, NULL, &ev), -EINVAL);
 	assert_int_equal(iobuf_uring_fixed_complete(fx, &fake, NULL), -EINVAL);
 
-	/* A send that fails (the peer is gone) ends without a notification: put at once. */
+	/*
+	 * A send that fails (the peer is gone) ends without a notification: its
+	 * holder is put at once.  The caller puts its own first, this time.
+	 */
 	close(sv);
 	shutdown(cl, SHUT_RDWR);
 	assert_int_equal(iobuf_cache_get(c, 4096, &h), 0);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 100, MSG_NOSIGNAL, 9), 0);
+	assert_int_equal(iobuf_cache_put(c, h), 0);
+	assert_int_equal(in_use(p), 1);
 	for (bool over = false; !over;) {
 		cqe = next_cqe(&r);
 		assert_int_equal(iobuf_uring_fixed_complete(fx, cqe, &ev), 0);
@@ -1142,7 +1153,81 @@ static void test_zc_unregistered(void **state)
 	zc_round(false);
 }
 
-/* Destroy with a send in flight puts its buffer back: no buffer is lost. */
+/*
+ * The caller puts its holder right after the send: the buffer stays out,
+ * its bytes intact, until the notification puts the send's holder.  And a
+ * send refused for a full submission queue adds no holder.
+ */
+static void test_zc_put_first(void **state)
+{
+	struct iobuf_pool *p = make_pool(4096, 8);
+	struct io_uring r;
+	struct iobuf_uring_fixed_config cfg = {.zc_slots = 4};
+	struct iobuf_uring_fixed *fx;
+	struct iobuf_uring_zc_event ev;
+	struct io_uring_cqe *cqe;
+	iobuf_handle_t h;
+	uint8_t back[4096];
+	size_t have = 0;
+	unsigned nops = 0;
+	int cl, sv, err = 0;
+
+	(void)state;
+	ring_init(&r);
+	cfg.pool = p;
+	fx = iobuf_uring_fixed_create(&r, &cfg, NULL, &err);
+	assert_non_null(fx);
+	tcp_pair(&cl, &sv);
+	assert_int_equal(iobuf_pool_get(p, &h), 0);
+	fill(iobuf_pool_buf(p, h), 4096, 900);
+	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 4096, MSG_NOSIGNAL, 5), 0);
+	assert_int_equal(iobuf_pool_put(p, h), 0);
+	assert_int_equal(in_use(p), 1); /* the send's holder */
+	assert_int_equal(iobuf_pool_holders(p, h), 1);
+	for (bool released = false; !released;) {
+		cqe = next_cqe(&r);
+		assert_int_equal(iobuf_uring_fixed_complete(fx, cqe, &ev), 0);
+		io_uring_cqe_seen(&r, cqe);
+		assert_int_equal(ev.cookie, 5);
+		if (!ev.notif) {
+			assert_int_equal(ev.res, 4096);
+			assert_false(ev.released);
+			assert_int_equal(in_use(p), 1);
+		}
+		released = ev.released;
+	}
+	while (have < sizeof(back)) {
+		ssize_t k = read(sv, back + have, sizeof(back) - have);
+
+		assert_true(k > 0);
+		have += (size_t)k;
+	}
+	check_bytes(back, 4096, 900);
+	assert_int_equal(in_use(p), 0);
+	assert_int_equal(iobuf_pool_put(p, h), -EALREADY);
+
+	/* A full submission queue: -EBUSY, and the holder the call added is dropped again. */
+	assert_int_equal(iobuf_pool_get(p, &h), 0);
+	for (struct io_uring_sqe *sqe; (sqe = io_uring_get_sqe(&r)) != NULL; nops++)
+		io_uring_prep_nop(sqe);
+	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 100, MSG_NOSIGNAL, 6), -EBUSY);
+	assert_int_equal(iobuf_pool_holders(p, h), 1);
+	assert_int_equal(iobuf_uring_fixed_inflight(fx), 0);
+	assert_int_equal(io_uring_submit(&r), (int)nops);
+	while (nops-- > 0) {
+		cqe = next_cqe(&r);
+		io_uring_cqe_seen(&r, cqe);
+	}
+	assert_int_equal(iobuf_pool_put(p, h), 0);
+	iobuf_uring_fixed_destroy(fx);
+	assert_all_back(p);
+	io_uring_queue_exit(&r);
+	close(cl);
+	close(sv);
+	iobuf_pool_destroy(p);
+}
+
+/* Destroy with a send in flight puts the send's holder: no buffer is lost. */
 static void test_fixed_destroy_puts_inflight(void **state)
 {
 	struct iobuf_pool *p = make_pool(1024, 8);
@@ -1160,6 +1245,7 @@ static void test_fixed_destroy_puts_inflight(void **state)
 	tcp_pair(&cl, &sv);
 	assert_int_equal(iobuf_pool_get(p, &h), 0);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 1024, 0, 1), 0);
+	assert_int_equal(iobuf_pool_put(p, h), 0); /* the caller's holder */
 	assert_int_equal(in_use(p), 1);
 	/* Not submitted: nothing in flight in the kernel; the object still holds the buffer. */
 	iobuf_uring_fixed_destroy(fx);
@@ -1182,6 +1268,7 @@ int main(void)
 		cmocka_unit_test(test_memlock_refused),
 		cmocka_unit_test(test_zc_holds_until_notif),
 		cmocka_unit_test(test_zc_unregistered),
+		cmocka_unit_test(test_zc_put_first),
 		cmocka_unit_test(test_fixed_destroy_puts_inflight),
 	};
 	const struct CMUnitTest no_zc[] = {
