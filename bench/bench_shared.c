@@ -46,6 +46,12 @@
  * context (one cache, one lcore) for both sides, so no spin-wait and no
  * transfer between two caches is counted, for any row.
  *
+ * After every pass the pools must be whole again (every buffer back,
+ * none shared, no put refused; for DPDK every mbuf and clone back): a
+ * case that fails that, or whose calls are refused, prints its row as
+ * failed and the program exits 1 (a missing or unstartable DPDK is not a
+ * failure: its rows say skipped).
+ *
  * Usage: bench_shared [--quick] [--rounds N] [--ms MS] [--valgrind PATH]
  *                     [--only NAME] [--workload H1|H2|H3|S1|S2]
  */
@@ -139,6 +145,7 @@ struct thr {
 	int id;
 	struct ctx *t;
 	uint64_t t0, t1, ops;
+	uint64_t stalls, stall_since; /* the producer's wait for an empty pool (starved()) */
 };
 
 static inline bool done(const struct thr *b, uint64_t ops)
@@ -146,6 +153,25 @@ static inline bool done(const struct thr *b, uint64_t ops)
 	if (b->r->count)
 		return ops >= b->r->count;
 	return th_now_ns() - b->t0 >= b->r->run_ns;
+}
+
+/*
+ * A producer that finds the pool empty waits for the consumer's puts;
+ * true once it has waited WATCHDOG_NS without a buffer (the buffers
+ * leaked: a bug, never a slow machine at this bound).
+ */
+#define WATCHDOG_NS (UINT64_C(10) * 1000000000u)
+static bool starved(struct thr *b)
+{
+	uint64_t now;
+
+	ck_pr_stall();
+	if (++b->stalls % 4096)
+		return false;
+	now = th_now_ns();
+	if (!b->stall_since)
+		b->stall_since = now;
+	return now - b->stall_since > WATCHDOG_NS;
 }
 
 static void fail(struct thr *b, const char *what)
@@ -200,7 +226,11 @@ static inline void sink(struct iovec *iov)
 				int rc;                                                            \
 				/* Buffers parked in B's cache come back later. */                 \
 				while (__builtin_expect((rc = P##_send(t, &tok)) == 0, 0))         \
-					ck_pr_stall();                                             \
+					if (starved(b)) {                                          \
+						fail(b, #P ": no buffer came back for 10 s");      \
+						goto out;                                          \
+					}                                                          \
+				b->stall_since = 0;                                                \
 				if (__builtin_expect(rc < 0, 0)) {                                 \
 					fail(b, #P ": a hold or a put was refused");               \
 					goto out;                                                  \
@@ -962,6 +992,46 @@ static void case_leave(const struct kase *k, struct run *r, struct ctx *t)
 	iobuf_leave(r, t);
 }
 
+/*
+ * After a pass, every context gone: every buffer is back, none held
+ * twice nor refused.  A run that lost a holder, or returned a buffer
+ * twice, fails here whatever its figures.
+ */
+static int pool_balanced(struct iobuf_pool *p, const char *which, char *why, size_t whylen)
+{
+	struct iobuf_pool_stats st;
+
+	if (iobuf_pool_stats(p, &st) != 0)
+		return -EINVAL;
+	if (st.in_use || st.shared || st.refused_invalid || st.refused_already || st.refused_stale) {
+		snprintf(why, whylen,
+			 "%s unbalanced: %" PRIu32 " in use, %" PRIu32 " shared, refused %" PRIu64 "/%" PRIu64 "/%" PRIu64,
+			 which, st.in_use, st.shared, st.refused_invalid, st.refused_already, st.refused_stale);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int case_check(const struct kase *k, struct run *r, char *why, size_t whylen)
+{
+	(void)k;
+#ifdef BENCH_WITH_DPDK
+	if (k->f == F_DPDK) {
+		unsigned m = rte_mempool_avail_count(r->mp), mi = rte_mempool_avail_count(r->mpi);
+
+		if (m != CAP || mi != 2 * CAP) {
+			snprintf(why, whylen, "mbufs unbalanced: %u of %d and %u of %d clones back", m, CAP, mi, 2 * CAP);
+			return -EPROTO;
+		}
+		return 0;
+	}
+#endif
+	if (pool_balanced(iobuf_set_pool(r->set, iobuf_tier_for_size(SIZE)), "the set's tier", why, whylen) < 0 ||
+	    pool_balanced(r->pool, "the pool", why, whylen) < 0)
+		return -EPROTO;
+	return 0;
+}
+
 struct targ {
 	const struct kase *k;
 	struct thr b;
@@ -1066,6 +1136,8 @@ static double run_once(const struct kase *k, uint64_t ms, uint64_t count, char *
 			ns = r->error ? -1 : 0;
 			if (r->error)
 				snprintf(why, whylen, "%s", r->error);
+			else if (case_check(k, r, why, whylen) < 0)
+				ns = -1;
 			continue;
 		}
 #ifdef HAVE_VALGRIND_CALLGRIND_H
@@ -1088,6 +1160,10 @@ static double run_once(const struct kase *k, uint64_t ms, uint64_t count, char *
 #endif
 		if (r->error) {
 			snprintf(why, whylen, "%s", r->error);
+			ns = -1;
+			break;
+		}
+		if (case_check(k, r, why, whylen) < 0) {
 			ns = -1;
 			break;
 		}
@@ -1162,6 +1238,17 @@ out:
 	return ir;
 }
 
+/* True when case @ki did not run for a reason of its own (not a DPDK that is absent or did not start). */
+static bool failed(int ki, const char *why)
+{
+#ifdef BENCH_WITH_DPDK
+	if (cases[ki].f == F_DPDK && !dpdk_up)
+		return false;
+#endif
+	(void)ki;
+	return why[0] != 0;
+}
+
 static bool selected(const struct kase *k, const char *only, int only_w)
 {
 	if (only_w && k->w != only_w)
@@ -1171,7 +1258,7 @@ static bool selected(const struct kase *k, const char *only, int only_w)
 
 int main(int argc, char **argv)
 {
-	int rounds = 5, only_w = 0;
+	int rounds = 5, only_w = 0, status = 0;
 	uint64_t ms = 300, cg_ops = 200 * BATCH;
 	const char *valgrind = NULL, *only = NULL;
 	static double ns[NCASE][32], ir[NCASE];
@@ -1274,7 +1361,8 @@ int main(int argc, char **argv)
 			if (k->w != w || !selected(k, only, only_w))
 				continue;
 			if (skip[ki][0]) {
-				printf("| %s | %s | skipped: %s | | | | | |\n", k->name, k->what, skip[ki]);
+				printf("| %s | %s | %s: %s | | | | | |\n", k->name, k->what,
+				       failed(ki, skip[ki]) ? "FAILED" : "skipped", skip[ki]);
 				continue;
 			}
 			qsort(ns[ki], (size_t)rounds, sizeof(double), cmp_double);
@@ -1295,9 +1383,15 @@ int main(int argc, char **argv)
 			       100.0 * (1e3 / lo - 1e3 / hi) / (1e3 / med), irs, rs, irr);
 		}
 	}
+	/* A refusal or an unbalanced pool is a bug, not a missing peer: say so in the exit status. */
+	for (int ki = 0; ki < NCASE; ki++)
+		if (failed(ki, skip[ki])) {
+			fprintf(stderr, "%s: %s %s failed: %s\n", argv[0], wname[cases[ki].w], cases[ki].name, skip[ki]);
+			status = 1;
+		}
 #ifdef BENCH_WITH_DPDK
 	if (dpdk_up)
 		rte_eal_cleanup();
 #endif
-	return 0;
+	return status;
 }
