@@ -1342,8 +1342,7 @@ int main(int argc, char **argv)
 			"",
 			"H1 one thread: add a holder and drop it (a base holder keeps the buffer)",
 			"H2 one thread: get, add a holder, put, put (the last put returns the buffer)",
-			"H3 two cores: A gets, adds B's holder, drops its own -> SPSC ring -> B's put is the last "
-			"(ns per buffer)",
+			"H3 two cores: A gets, adds B's holder, drops its own -> SPSC ring -> B puts last (ns/buffer)",
 			"S1 slices -> iovec: 8 messages of a 4 KiB buffer, already cut",
 			"S2 a 4 KiB buffer cut into 8 messages, their iovec, the messages put"};
 		double ref = -1, ref_ir = -1;
