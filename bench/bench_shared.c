@@ -11,7 +11,7 @@
  *       (the second put returns the buffer); rte_pktmbuf_alloc + refcnt
  *       + free + free, or alloc + clone + free + free
  *   H3  two threads, one per core: A gets, adds a holder for B, drops
- *       its own and hands the buffer through a ck_ring SPSC of 256 slots
+ *       its own and hands the buffer through an SPSC ring of 256 slots
  *       to B, the last holder, whose put returns it; ns per buffer
  *   S1  slices -> iovec: 8 slices of one 4 KiB buffer (already cut) into
  *       an iovec with iobuf_iov_from_slices(), against an iovec built by
@@ -71,7 +71,6 @@
 #include <unistd.h>
 
 #include <ck_pr.h>
-#include <ck_ring.h>
 
 #include <iobuf/cache.h>
 #include <iobuf/iov.h>
@@ -109,6 +108,45 @@ static const char *const wname[NW] = {"", "H1", "H2", "H3", "S1", "S2"};
 /* The 8 messages of a 4 KiB buffer: not all the same length, as a stream's are. */
 static uint32_t msg_len[NMSG] = {64, 448, 512, 1024, 256, 768, 128, 896};
 
+/*
+ * H3's channel: a single-producer single-consumer ring of tokens, each
+ * side reading the other's cursor on every call (so the cursors' lines
+ * move once per token, as with ck_ring's SPSC ring, which ANCHORS.md's W4
+ * used), with C11 acquire and release so ThreadSanitizer sees the
+ * handoff.  On x86 every access is a plain mov.
+ */
+struct spsc {
+	_Alignas(128) uint64_t head; /* written by the producer */
+	_Alignas(128) uint64_t tail; /* written by the consumer */
+	_Alignas(128) uint64_t slot[RING_SLOTS];
+};
+
+static inline bool spsc_push(struct spsc *q, uint64_t v)
+{
+	uint64_t h = __atomic_load_n(&q->head, __ATOMIC_RELAXED);
+
+	/* Q2: acquire, pairs with Q3: the consumer read the slot before it moved tail past it. */
+	if (h - __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) == RING_SLOTS)
+		return false;
+	q->slot[h % RING_SLOTS] = v;
+	/* Q1: release, pairs with Q4: the slot, and what the token names, before the cursor. */
+	__atomic_store_n(&q->head, h + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+static inline bool spsc_pop(struct spsc *q, uint64_t *v)
+{
+	uint64_t t = __atomic_load_n(&q->tail, __ATOMIC_RELAXED);
+
+	/* Q4: acquire, pairs with Q1. */
+	if (t == __atomic_load_n(&q->head, __ATOMIC_ACQUIRE))
+		return false;
+	*v = q->slot[t % RING_SLOTS];
+	/* Q3: release, pairs with Q2. */
+	__atomic_store_n(&q->tail, t + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
 /* ---- what a run shares --------------------------------------------------------- */
 
 struct run {
@@ -120,8 +158,7 @@ struct run {
 	uint64_t count;          /* counted: stop after this many ops */
 	bool counted;
 	unsigned barrier;
-	struct ck_ring ring;
-	struct ck_ring_buffer *ring_buf;
+	struct spsc *ring;
 	const char *error;
 };
 
@@ -235,8 +272,7 @@ static inline void sink(struct iovec *iov)
 					fail(b, #P ": a hold or a put was refused");               \
 					goto out;                                                  \
 				}                                                                  \
-				while (!ck_ring_enqueue_spsc(&b->r->ring, b->r->ring_buf,          \
-							     (void *)(uintptr_t)tok))              \
+				while (!spsc_push(b->r->ring, tok))                                \
 					ck_pr_stall();                                             \
 			}                                                                          \
 			ops += BATCH;                                                              \
@@ -244,7 +280,7 @@ static inline void sink(struct iovec *iov)
 				break;                                                             \
 		}                                                                                  \
 	out:                                                                                       \
-		while (!ck_ring_enqueue_spsc(&b->r->ring, b->r->ring_buf, (void *)(uintptr_t)END_TOKEN)) \
+		while (!spsc_push(b->r->ring, END_TOKEN))                                          \
 			ck_pr_stall();                                                             \
 		b->t1 = th_now_ns();                                                               \
 		b->ops = ops;                                                                      \
@@ -253,16 +289,16 @@ static inline void sink(struct iovec *iov)
 	{                                                                                          \
 		struct ctx *t = b->t;                                                              \
 		uint64_t ops = 0;                                                                  \
-		void *p;                                                                           \
+		tok_t p;                                                                           \
 		b->t0 = th_now_ns();                                                               \
 		for (;;) {                                                                         \
-			if (!ck_ring_dequeue_spsc(&b->r->ring, b->r->ring_buf, &p)) {              \
+			if (!spsc_pop(b->r->ring, &p)) {                                           \
 				ck_pr_stall();                                                     \
 				continue;                                                          \
 			}                                                                          \
-			if ((uintptr_t)p == (uintptr_t)END_TOKEN)                                  \
+			if (p == END_TOKEN)                                                        \
 				break;                                                             \
-			if (__builtin_expect(!P##_recv(t, (tok_t)(uintptr_t)p), 0))                \
+			if (__builtin_expect(!P##_recv(t, p), 0))                                  \
 				fail(b, #P ": the last put was refused");                          \
 			ops++;                                                                     \
 		}                                                                                  \
@@ -1061,16 +1097,16 @@ static void *thread_main(void *arg)
 	barrier_wait(&r->barrier, (unsigned)nthreads, r->counted);
 	if (!a->b.t) {
 		/* The other side still runs: give the consumer its end, or drain the producer's ring to it. */
-		void *p = NULL;
+		tok_t p = 0;
 
 		if (a->k->one)
 			return NULL;
 		if (a->b.id == 0)
-			while (!ck_ring_enqueue_spsc(&r->ring, r->ring_buf, (void *)(uintptr_t)END_TOKEN))
+			while (!spsc_push(r->ring, END_TOKEN))
 				ck_pr_stall();
 		else
-			while ((uintptr_t)p != (uintptr_t)END_TOKEN)
-				if (!ck_ring_dequeue_spsc(&r->ring, r->ring_buf, &p))
+			while (p != END_TOKEN)
+				if (!spsc_pop(r->ring, &p))
 					ck_pr_stall();
 		return NULL;
 	}
@@ -1095,18 +1131,19 @@ static double run_once(const struct kase *k, uint64_t ms, uint64_t count, char *
 
 	if (!r)
 		return -1;
-	r->ring_buf = calloc(RING_SLOTS, sizeof(*r->ring_buf));
-	if (!r->ring_buf || case_create(k, r, why, whylen) < 0) {
+	if (posix_memalign((void **)&r->ring, 128, sizeof(*r->ring)) != 0)
+		r->ring = NULL;
+	if (!r->ring || case_create(k, r, why, whylen) < 0) {
 		if (!why[0])
 			snprintf(why, whylen, "out of memory");
-		free(r->ring_buf);
+		free(r->ring);
 		free(r);
 		return -1;
 	}
 	for (int pass = 0; pass < 2; pass++) {
 		bool counted = pass == 1 && count;
 
-		ck_ring_init(&r->ring, RING_SLOTS);
+		memset(r->ring, 0, sizeof(*r->ring));
 		r->barrier = 0;
 		r->error = NULL;
 		r->run_ns = pass == 0 ? ms * 1000000u / 5 + 1 : ms * 1000000u;
@@ -1183,7 +1220,7 @@ static double run_once(const struct kase *k, uint64_t ms, uint64_t count, char *
 		}
 	}
 	case_destroy(k, r);
-	free(r->ring_buf);
+	free(r->ring);
 	free(r);
 	return ns;
 }
