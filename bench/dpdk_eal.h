@@ -24,8 +24,8 @@
 /* Start the EAL for program @argv0.  Returns 0, or -ENODEV with the reason in @why. */
 static inline int bench_dpdk_start(const char *argv0, char *why, size_t whylen)
 {
-	char *eal[] = {(char *)argv0, "--no-huge", "--no-pci", "-l", "0-1", "--no-shconf", "-m", "512",
-		       "--no-telemetry", "--log-level=error", NULL};
+	char *eal[] = {(char *)argv0, "--no-huge",	"--no-pci",	     "-l", "0-1", "--no-shconf", "-m",
+		       "512",	      "--no-telemetry", "--log-level=error", NULL};
 	cpu_set_t cpus;
 	bool have = sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
 
