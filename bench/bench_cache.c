@@ -78,6 +78,8 @@
 #include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <rte_version.h>
+
+#include "dpdk_eal.h"
 #endif
 
 #define BATCH 1024
@@ -807,19 +809,7 @@ static void mp_leave(struct run *r, void *t)
 
 static void dpdk_init(const char *argv0)
 {
-	char *eal[] = {(char *)argv0, "--no-huge", "--no-pci", "-l", "0-1", "--no-shconf", "-m", "512",
-		       "--no-telemetry", "--log-level=error", NULL};
-	cpu_set_t cpus;
-	bool have = sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
-
-	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])) - 1, eal) < 0) {
-		snprintf(dpdk_why, sizeof(dpdk_why), "EAL did not start: %s", rte_strerror(rte_errno));
-		return;
-	}
-	/* The EAL pinned this thread to core 0: give th_pin() both cores back. */
-	if (have)
-		sched_setaffinity(0, sizeof(cpus), &cpus);
-	dpdk_up = true;
+	dpdk_up = bench_dpdk_start(argv0, dpdk_why, sizeof(dpdk_why)) == 0;
 }
 #endif
 

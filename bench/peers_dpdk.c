@@ -32,6 +32,7 @@
 #include <rte_ring.h>
 #include <rte_version.h>
 
+#include "dpdk_eal.h"
 #include "harness.h"
 #include "slab.h"
 
@@ -238,22 +239,13 @@ const int bench_npeers = (int)(sizeof(bench_peers) / sizeof(bench_peers[0]));
 
 int bench_worker_init(int argc, char **argv, char *why, size_t whylen)
 {
-	char *eal[] = {argv[0], "--no-huge",	  "--no-pci",	       "-l", "0-1", "--no-shconf", "-m",
-		       "512",	"--no-telemetry", "--log-level=error", NULL};
-	int n = (int)(sizeof(eal) / sizeof(eal[0])) - 1;
-	cpu_set_t cpus;
 	uint64_t t0 = th_now_ns();
-	bool have_cpus;
+	int rc;
 
 	(void)argc;
-	have_cpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0;
-	if (rte_eal_init(n, eal) < 0) {
-		snprintf(why, whylen, "DPDK EAL did not start (--no-huge --no-pci -l 0-1 --no-shconf -m 512): %s",
-			 rte_strerror(rte_errno));
-		return -ENODEV;
-	}
-	if (have_cpus)
-		sched_setaffinity(0, sizeof(cpus), &cpus);
+	rc = bench_dpdk_start(argv[0], why, whylen);
+	if (rc < 0)
+		return rc;
 	printf("info dpdk: EAL started in %.0f ms (%s)\n", (double)(th_now_ns() - t0) / 1e6, rte_version());
 	return 0;
 }
