@@ -892,7 +892,7 @@ int main(int argc, char **argv)
 					if (variants[vi].part == part && !skip[vi][si][0] &&
 					    !(only && strcmp(only, variants[vi].name)))
 						ir[vi][si] = callgrind_ir(argv[0], valgrind, vi, part_sizes[part][si],
-									  part_sizes[part][si] > 4096 ? cg_count / 16 : cg_count);
+									  part_sizes[part][si] > 4096 ? cg_count / 64 : cg_count);
 #endif
 		print_part(part, rounds, ns, ir, waits, peak, skip, only);
 		fflush(stdout);
