@@ -724,8 +724,7 @@ static void print_part(int part, int rounds, double ns[][4][MAXR], double ir[][4
 {
 	static const char *const title[4] = {
 		"",
-		"Part 1: buffer_sv2's pattern, one thread (per iteration: 2 frames written in 2 writes each, taken, "
-		"peeked, dropped)",
+		"Part 1: buffer_sv2's pattern, one thread (an iteration: 2 frames written, taken, peeked, dropped)",
 		"Part 2: frames sent to core 1, dropped 1 ms after arrival (ns per frame on core 0)",
 		"Part 3: get, touch, put (ns per pair); account rows against the plain row above them"};
 	char sz[32];
