@@ -72,14 +72,20 @@ static int take(struct iobuf_builder *b, size_t size, iobuf_handle_t *h)
 	return b->cache ? iobuf_cache_get(b->cache, size, h) : iobuf_get(b->set, size, h);
 }
 
+/* The builder holds no buffer any more (it gave its holder up, or over to a slice). */
+static void forget(struct iobuf_builder *b)
+{
+	b->h = IOBUF_HANDLE_NONE;
+	b->base = NULL;
+	b->cap = b->start = 0;
+}
+
 /* Drop the builder's holder of its buffer (frozen slices keep theirs). */
 static void let_go(struct iobuf_builder *b)
 {
 	if (b->h != IOBUF_HANDLE_NONE)
 		(void)(b->cache ? iobuf_cache_put(b->cache, b->h) : iobuf_put(b->set, b->h));
-	b->h = IOBUF_HANDLE_NONE;
-	b->base = NULL;
-	b->cap = b->start = 0;
+	forget(b);
 }
 
 void iobuf_builder_destroy(struct iobuf_builder *b)
@@ -165,15 +171,18 @@ int iobuf_builder_freeze(struct iobuf_builder *b, struct iobuf_slice *s)
 	*s = IOBUF_SLICE_NONE;
 	if (b->len == 0)
 		return -ENODATA;
-	rc = iobuf_hold(b->set, b->h, 1);
-	if (rc < 0)
-		return rc;
+	/* A frame that fills the buffer takes the builder's own holder over: no hold, and no shared put after. */
+	if (b->start + b->len < b->cap) {
+		rc = iobuf_hold(b->set, b->h, 1);
+		if (rc < 0)
+			return rc;
+	}
 	*s = (struct iobuf_slice){b->h, (uint32_t)b->start, (uint32_t)b->len};
 	(void)iobuf_setlen(b->set, b->h, b->start + b->len);
 	b->start += b->len;
 	b->len = b->room = 0;
 	if (b->start == b->cap)
-		let_go(b); /* used up: the slices alone hold it, and the last put returns it */
+		forget(b); /* used up: the slices alone hold it, and the last put returns it */
 	return 0;
 }
 

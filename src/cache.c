@@ -397,12 +397,7 @@ int iobuf_cache_count(const struct iobuf_cache *c, int tier)
 
 bool iobuf__cache_of_set(const struct iobuf_cache *c, const struct iobuf_set *set)
 {
-	if (c->one_size)
-		return false;
-	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
-		if (pool_of(c, t) != iobuf_set_pool(set, t))
-			return false;
-	return true;
+	return c->one_size == 0 && c->set == set;
 }
 
 /*
