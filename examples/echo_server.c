@@ -13,11 +13,12 @@
  * its buffers through its own iobuf_cache.
  *
  * The data path of a connection:
- *   - cache_readv() scatters one readv(2) into up to --burst fresh buffers
- *     of the chosen tier, got through the worker's cache, and keeps the
- *     ones that received bytes (iobuf_readv_pooled() does this on a set);
- *   - iobuf_iov_from_handles() describes those handles as the connection's
- *     output iovec queue;
+ *   - iobuf_account_readv() scatters one readv(2) into up to --burst fresh
+ *     buffers of the chosen tier, got through the worker's cache and
+ *     charged to the connection's account, and returns slices of the ones
+ *     that received bytes;
+ *   - iobuf_iov_from_slices() describes them as the connection's output
+ *     iovec queue;
  *   - iobuf_writev_full() writes the queue; after a short write the queue
  *     is already advanced (iobuf_iov_advance()) and the rest waits for
  *     EPOLLOUT;
@@ -37,7 +38,10 @@
  * after them.
  *
  * Bounds.  A connection holds at most --conn-buffers buffers of queued
- * output (default 16, at most an eighth of --buffers).  At its bound it
+ * output (default 16, at most an eighth of --buffers): each connection
+ * slot has an iobuf account (iobuf/account.h) with that quota, so a read
+ * beyond it is refused (-EDQUOT) and the put of a written buffer, by any
+ * path, gives the room back (with --malloc the server counts).  At its bound it
  * stops reading until its peer drains some: its bytes wait in the kernel's
  * socket buffers (TCP flow control tells its peer to stop), nothing is
  * dropped, and the rest of the pool stays free for everyone else.  Those
@@ -164,6 +168,7 @@ struct conn {
 	uint64_t stuck_ns;  /* 0: nothing queued; else since when the queued output has not moved */
 	uint64_t h[QMAX];   /* iobuf handles; with --malloc, the malloc'd pointers */
 	struct iovec iov[QMAX];
+	struct iobuf_account *acct; /* the slot's account: at most --conn-buffers buffers charged (pooled only) */
 };
 
 struct server;
@@ -374,39 +379,24 @@ static void bufs_release(struct worker *w, const uint64_t *hs, int n)
 }
 
 /*
- * iobuf_readv_pooled() through the worker's cache: take up to @k buffers of
- * the tier (as many as there are), read into them with one readv(2), keep
- * in @hs and @iov the ones that received bytes (*@kept; the last one's
- * iov_len trimmed to what it holds) and put the others back.
- * Returns the bytes read, 0 at end of file, -ENOBUFS, or -errno of readv.
+ * iobuf_account_readv() through the worker's cache, charged to @c's
+ * account: up to @k fresh buffers of the tier, as many as the tier and the
+ * connection's quota allow, one readv(2); the buffers that received bytes
+ * go to @hs and @iov (*@kept; the last one's iov_len is what it holds).
+ * Returns the bytes read, 0 at end of file, -ENOBUFS (the tier is empty),
+ * -EDQUOT (the connection holds its bound), or -errno of readv.
  */
-static ssize_t cache_readv(struct worker *w, int fd, iobuf_handle_t *hs, struct iovec *iov, int k, int *kept)
+static ssize_t cache_readv(struct worker *w, struct conn *c, iobuf_handle_t *hs, struct iovec *iov, int k, int *kept)
 {
 	const struct server *s = w->srv;
-	int got = 0, keep;
-	ssize_t r;
+	struct iobuf_slice sl[QMAX];
+	ssize_t r = iobuf_account_readv(c->acct, w->cache, c->fd, s->o.tier, sl, k, kept);
 
-	*kept = 0;
-	if (iobuf_cache_get_bulk(w->cache, s->bufsize, hs, k) == 0)
-		got = k;
-	else
-		while (got < k && iobuf_cache_get(w->cache, s->bufsize, &hs[got]) == 0)
-			got++;
-	if (got == 0)
-		return -ENOBUFS;
-	/* Cannot fail: the handles are live and NULL lengths are their capacity. */
-	if (iobuf_iov_from_handles(s->set, hs, NULL, got, iov) != got)
+	/* Cannot fail: the slices are live and ours. */
+	if (r > 0 && iobuf_iov_from_slices(s->set, sl, *kept, iov) != *kept)
 		abort();
-	do {
-		r = readv(fd, iov, got);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		r = -errno;
-	keep = r > 0 ? (int)(((size_t)r + s->bufsize - 1) / s->bufsize) : 0;
-	bufs_release(w, hs + keep, got - keep);
-	if (keep > 0)
-		iov[keep - 1].iov_len = (size_t)r - (size_t)(keep - 1) * s->bufsize;
-	*kept = keep;
+	for (int i = 0; r > 0 && i < *kept; i++)
+		hs[i] = sl[i].h; /* each slice covers its buffer from 0: its holder is the handle's */
 	return r;
 }
 
@@ -422,7 +412,7 @@ static ssize_t conn_read(struct worker *w, struct conn *c, int k)
 	ssize_t r;
 
 	if (!s->o.use_malloc) {
-		r = cache_readv(w, c->fd, &c->h[c->tail], iov, k, &kept);
+		r = cache_readv(w, c, &c->h[c->tail], iov, k, &kept);
 		c->tail += kept;
 		return r;
 	}
@@ -631,7 +621,8 @@ static void conn_serve(struct worker *w, int i)
 				conn_close(w, i, CLOSE_DONE, 0);
 			return;
 		}
-		k = s->o.conn_buffers - (c->tail - c->head);
+		/* Pooled, the connection's account holds it to its bound (-EDQUOT below); malloc'd, we count. */
+		k = s->o.use_malloc ? s->o.conn_buffers - (c->tail - c->head) : QMAX - (c->tail - c->head);
 		if (!c->readable || k <= 0)
 			return; /* nothing to read, or the connection holds its bound: EPOLLOUT brings us back */
 		if (reads++ == READS_PER_TURN) {
@@ -649,6 +640,8 @@ static void conn_serve(struct worker *w, int i)
 			c->tail = n;
 		}
 		r = conn_read(w, c, k);
+		if (r == -EDQUOT)
+			return; /* at its bound: EPOLLOUT brings us back once its output moves */
 		if (r == -ENOBUFS) {
 			/* The tier is empty: stop reading this connection until buffers come back. */
 			if (!c->starved)
@@ -967,6 +960,17 @@ static int table_init(struct server *s)
 	for (int i = 0; i < s->nslots; i++) {
 		s->conns[i].fd = -1;
 		s->conns[i].free_next = i + 1 < s->nslots ? i + 1 : -1;
+		if (s->set) {
+			/* One account per connection slot, made once: the quota of whichever connection holds the slot. */
+			struct iobuf_account_config acfg = {0};
+			int err;
+
+			acfg.max_buffers[s->o.tier] = (uint32_t)s->o.conn_buffers;
+
+			s->conns[i].acct = iobuf_account_create(s->set, &acfg, &err);
+			if (!s->conns[i].acct)
+				return err;
+		}
 	}
 	s->free_head = 0;
 	return -pthread_mutex_init(&s->lock, NULL);
@@ -1312,6 +1316,14 @@ int main(int argc, char **argv)
 	for (int t = 0; t < s.o.threads; t++)
 		worker_fini(&s.w[t]);
 	free(s.w);
+	for (int i = 0; i < s.nslots; i++) {
+		int err2 = iobuf_account_destroy(s.conns[i].acct);
+
+		if (s.conns[i].acct && err2 < 0) {
+			fprintf(stderr, "echo_server: connection %d: account: %s\n", i, iobuf_strerror(err2));
+			rc = 1;
+		}
+	}
 	free(s.conns);
 	pthread_mutex_destroy(&s.lock);
 	iobuf_set_destroy(s.set);
