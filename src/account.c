@@ -103,14 +103,15 @@ static void edges(struct iobuf_account *a)
 {
 	pthread_mutex_lock(&a->edge_lock);
 	for (;;) {
-		uint64_t level = iobuf__load_64(&a->bytes);
-		uint32_t state = iobuf__load_32(&a->state);
+		/* E1: seq_cst, with E1 in crossed(): the flip is seen, or the level that made it is. */
+		uint64_t level = __atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST);
+		uint32_t state = iobuf__load_32(&a->state); /* written under the lock only */
 
 		if (!state && level >= a->cfg.high_bytes) {
-			iobuf__store_32(&a->state, 1);
+			__atomic_store_n(&a->state, 1, __ATOMIC_SEQ_CST); /* E1 */
 			fire(a, true);
 		} else if (state && level <= a->cfg.low_bytes) {
-			iobuf__store_32(&a->state, 0);
+			__atomic_store_n(&a->state, 0, __ATOMIC_SEQ_CST); /* E1 */
 			fire(a, false);
 		} else {
 			break;
@@ -140,9 +141,28 @@ static bool add_bytes_within(uint64_t *ctr, uint64_t d, uint64_t limit, uint64_t
 	do {
 		if (limit && (now > limit || d > limit - now))
 			return false;
-	} while (!__atomic_compare_exchange_n(ctr, &now, now + d, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	/* E1: seq_cst (a locked instruction on x86 all the same), before crossed()'s look at the state. */
+	} while (!__atomic_compare_exchange_n(ctr, &now, now + d, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
 	*after = now + d;
 	return true;
+}
+
+/*
+ * After a change of the bytes to @after: take the edge lock when the level
+ * is past the mark of the edge to come.  E1, the store-buffering pair with
+ * edges(): our seq_cst change of the bytes then load of the state, its
+ * seq_cst store of the state then load of the bytes; so either we see its
+ * flip or it sees our level, and no crossing is left unfired.
+ */
+static void crossed(struct iobuf_account *a, uint64_t after)
+{
+	uint32_t state;
+
+	if (!a->cfg.high_bytes)
+		return;
+	state = __atomic_load_n(&a->state, __ATOMIC_SEQ_CST);
+	if ((!state && after >= a->cfg.high_bytes) || (state && after <= a->cfg.low_bytes))
+		edges(a);
 }
 
 /*
@@ -167,8 +187,6 @@ static int reserve(struct iobuf_account *a, int tier, int from)
 	while (after > peak && !__atomic_compare_exchange_n(&a->peak_bytes, &peak, after, true, __ATOMIC_RELAXED,
 							     __ATOMIC_RELAXED))
 		;
-	if (a->cfg.high_bytes && after >= a->cfg.high_bytes && !iobuf__load_32(&a->state))
-		edges(a);
 	return 0;
 refused:
 	iobuf__faa_64(&a->refused, 1);
@@ -184,11 +202,10 @@ static int charge(struct iobuf_account *a, int tier)
 static void uncharge(struct iobuf_account *a, int tier)
 {
 	uint64_t size = IOBUF_TIER_SIZE(tier);
-	uint64_t after = __atomic_sub_fetch(&a->bytes, size, __ATOMIC_RELAXED);
+	uint64_t after = __atomic_sub_fetch(&a->bytes, size, __ATOMIC_SEQ_CST); /* E1 */
 
 	__atomic_fetch_sub(&a->held[tier], 1, __ATOMIC_RELAXED);
-	if (a->cfg.high_bytes && after <= a->cfg.low_bytes && iobuf__load_32(&a->state))
-		edges(a);
+	crossed(a, after);
 }
 
 void iobuf__account_credit(struct iobuf_account *a, unsigned tier, size_t buf_size)
@@ -219,6 +236,8 @@ static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
 	}
 	(void)iobuf__pool_charge(iobuf_set_pool(a->set, (int)iobuf_handle_tag(h)), h, a);
 	iobuf__faa_64(&a->gets, 1);
+	/* The high edge only for a get that got its buffer: a refused one leaves no edge pair behind. */
+	crossed(a, __atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST));
 	return 0;
 }
 

@@ -471,6 +471,30 @@ static void test_spill_byte_limit(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* A get that would reach the high mark but finds no buffer fires no edge (and so no low one after). */
+static void test_no_edge_for_a_failed_get(void **state)
+{
+	struct iobuf_set_config scfg = {.capacity = {[IOBUF_TIER_NANO] = 1}};
+	struct iobuf_set *s = iobuf_set_create(&scfg, NULL);
+	struct edge_log log = {0};
+	struct iobuf_account_config cfg = {.high_bytes = 64, .low_bytes = 0, .on_watermark = on_edge, .arg = &log};
+	struct iobuf_account *a = iobuf_account_create(s, &cfg, NULL);
+	iobuf_handle_t x, h;
+
+	(void)state;
+	assert_int_equal(iobuf_get(s, 64, &x), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &h), -ENOBUFS);
+	assert_int_equal(log.n, 0);
+	assert_int_equal(stats(a).highs + stats(a).lows, 0);
+	assert_int_equal(iobuf_put(s, x), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &h), 0);
+	assert_int_equal(log.n, 1);
+	assert_int_equal(iobuf_put(s, h), 0);
+	assert_int_equal(log.n, 2);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
 /* ---- two threads ----------------------------------------------------------------------------- */
 
 #define RACE_LIMIT 16
@@ -577,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_spill_charged_where_it_came_from),
 		cmocka_unit_test(test_account_readv),
 		cmocka_unit_test(test_watermarks),
+		cmocka_unit_test(test_no_edge_for_a_failed_get),
 		cmocka_unit_test(test_spill_byte_limit),
 		cmocka_unit_test(test_two_threads),
 	};
