@@ -241,36 +241,32 @@ static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
 	return 0;
 }
 
-int iobuf_account_get(struct iobuf_account *a, size_t size, iobuf_handle_t *h)
+/* A get of @size on behalf of @a, through @c when not NULL (its set checked by the caller), else the set. */
+static int get_as(struct iobuf_account *a, struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 {
-	int tier, rc;
+	int tier = iobuf_tier_for_size(size), rc;
 
-	if (!a || !h)
-		return -EINVAL;
-	tier = iobuf_tier_for_size(size);
 	if (tier < 0)
 		return tier;
 	rc = charge(a, tier);
 	if (rc < 0)
 		return rc;
-	rc = iobuf_get(a->set, size, h);
+	rc = c ? iobuf_cache_get(c, size, h) : iobuf_get(a->set, size, h);
 	return finish(a, tier, rc, *h);
+}
+
+int iobuf_account_get(struct iobuf_account *a, size_t size, iobuf_handle_t *h)
+{
+	if (!a || !h)
+		return -EINVAL;
+	return get_as(a, NULL, size, h);
 }
 
 int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 {
-	int tier, rc;
-
 	if (!a || !c || !h || !iobuf__cache_of_set(c, a->set))
 		return -EINVAL;
-	tier = iobuf_tier_for_size(size);
-	if (tier < 0)
-		return tier;
-	rc = charge(a, tier);
-	if (rc < 0)
-		return rc;
-	rc = iobuf_cache_get(c, size, h);
-	return finish(a, tier, rc, *h);
+	return get_as(a, c, size, h);
 }
 
 struct iobuf_set *iobuf__account_set(const struct iobuf_account *a)
