@@ -105,6 +105,19 @@ for s in $subs_list; do
 		"$(awk -v k="$malloc_rss" 'BEGIN { printf "%.1f", k / 1024 }')" "$iobuf_slow" "$malloc_slow" "$iobuf_ok" \
 		"$malloc_ok"
 done
+echo
+echo "the relay's own CPU time per MB it delivered (user + system since it began serving, microseconds; medians):"
+echo "what delivery costs the relay, whatever limits the clients (which verify every byte on one thread)"
+printf '%5s | %10s %10s %9s\n' subs iobuf malloc iobuf/mal
+for s in $subs_list; do
+	for m in iobuf malloc; do
+		eval "${m}_cpu=\$(for r in \$(seq 1 $rounds); do awk -v c=\"\$(field $tmp/$m.$s.\$r.server cpu_us)\" \
+			-v b=\"\$(field $tmp/$m.$s.\$r.server bytes_out)\" 'BEGIN { if (b > 0) printf \"%.1f\\n\", c / (b / 1e6); }'; done | median)"
+	done
+	# shellcheck disable=SC2154 # set by the eval above
+	printf '%5s | %10s %10s %9s\n' "$s" "$iobuf_cpu" "$malloc_cpu" \
+		"$(awk -v a="$iobuf_cpu" -v b="$malloc_cpu" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }')"
+done
 echo "iobuf: each message read once into the pool and written to every subscriber from shared slices (0 copies);"
 echo "  its pool is reserved and prefaulted at start.  malloc: one copy of each message per subscriber."
 echo "Both lap a slow subscriber within its quota (256 buffers / 1 MiB) and tell it in band how many it missed."
