@@ -19,5 +19,6 @@
 #include <iobuf/ring.h>
 #include <iobuf/ring_bcast.h>
 #include <iobuf/slice.h>
+#include <iobuf/chan.h>
 
 #endif /* IOBUF_H */
