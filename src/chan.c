@@ -24,7 +24,10 @@
  * send can land any more, so it seals the channel (CLOSED -> SEALED) and
  * returns -EPIPE, and every later receive that finds aq empty does at
  * once.  If one is set it looks at aq again, and says "not now" (-EAGAIN)
- * when the entry is still on its way.  Why that is exact (chan D3): a
+ * when the entry is still on its way, or in the hands of another receive
+ * that has not cleared its mark yet.  Either wakes it when it is done:
+ * the send as it publishes or gives back, the receive because on a
+ * closed channel it wakes the receiving side too (wake_given()).  Why that is exact (chan D3): a
  * send that loaded OPEN after F_s did so before close's CAS in coherence,
  * so F_s precedes F_c in the fences' total order; a receive that read
  * CLOSED (stored after F_c, acquired) has F_c before F_r; so F_s precedes
@@ -135,6 +138,8 @@ void (*iobuf__chan_step_hook)(struct iobuf_chan *ch, int step);
 #define CHAN_STEP_OPEN 2
 /* A waiting call is about to sleep on its futex word. */
 #define CHAN_STEP_SLEEP 3
+/* A receive has taken indices from aq (before it reads and unmarks their entries). */
+#define CHAN_STEP_TAKEN 4
 
 static inline struct iobuf_slice *entry_of(const struct iobuf_chan *ch, uint32_t idx)
 {
@@ -202,6 +207,23 @@ static inline void wake(struct chan_side *side, uint32_t *seq)
 	iobuf__fence_rmw_load();
 	if (IOBUF_UNLIKELY((iobuf__load_32(&side->waiters) | iobuf__load_32(&side->armed)) != 0))
 		wake_slow(side, seq);
+}
+
+/*
+ * After a receive gave entries back to fq (SCQ RMWs): wake the sends that
+ * wait for room; and on a closed channel the receives too.  A mark that a
+ * receive clears (a relaxed store, before the enqueue's RMWs and so before
+ * the fence on every mapping: a locked instruction on x86, a full fence
+ * elsewhere) may be what a receive that found the closed channel empty
+ * saw and now sleeps (or armed its fd) on (D3, D1).
+ */
+static inline void wake_given(struct iobuf_chan *ch)
+{
+	wake(&ch->send, &ch->send_seq);
+	/* D1: the same fence as in wake(); pairs with the fence after waiters++ or armed = 1, before the marks. */
+	if (IOBUF_UNLIKELY(iobuf__load_32(&ch->state) != CHAN_OPEN) &&
+	    (iobuf__load_32(&ch->recv.waiters) | iobuf__load_32(&ch->recv.armed)) != 0)
+		wake_slow(&ch->recv, &ch->recv_seq);
 }
 
 /* Arm @side's fd if it exists; true when armed (the caller then looks again). */
@@ -372,6 +394,7 @@ static inline __attribute__((always_inline)) int chan_recv(struct iobuf_chan *ch
 			if (got <= 0)
 				return got;
 		}
+		CHAN_STEP(ch, CHAN_STEP_TAKEN);
 		for (int k = 0; k < got; k++) {
 			struct iobuf_slice *e = entry_of(ch, idx[k]), *o = &out[got_all + k];
 
@@ -383,7 +406,7 @@ static inline __attribute__((always_inline)) int chan_recv(struct iobuf_chan *ch
 		}
 		/* C2: pairs with the dequeue from fq in chan_send(): our reads before the next sender's writes. */
 		q_put(ch->fq, idx, got);
-		wake(&ch->send, &ch->send_seq);
+		wake_given(ch);
 		got_all += got;
 		if (got < want)
 			break;

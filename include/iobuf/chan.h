@@ -238,7 +238,10 @@ IOBUF_API int iobuf_chan_recv_wait(struct iobuf_chan *ch, struct iobuf_slice *s,
  * lost (chan D1 in doc/design.md); the fd may be readable when another
  * receive took the entry first, so a receive after it may return -EAGAIN
  * again (arming it again).  After iobuf_chan_close() it is readable for
- * good (a receive then says -EPIPE, or takes what is left).
+ * good (a receive then says -EPIPE, or takes what is left).  One fd per
+ * side, for one event loop: the thread that reads the fd takes the wake-up
+ * of the arming, so a second thread polling the same fd may sleep on until
+ * a later arming (give such threads a timeout, or one channel each).
  *
  * Returns the fd (>= 0), -EINVAL for NULL, or eventfd(2)'s error (-EMFILE,
  * -ENFILE, -ENOMEM; a later call tries again).  Any thread; a system call

@@ -91,7 +91,7 @@ long __wrap_syscall(long nr, ...)
 /* ---- the step hook of src/chan.c ------------------------------------------------ */
 
 extern void (*iobuf__chan_step_hook)(struct iobuf_chan *ch, int step);
-enum { STEP_MARKED = 1, STEP_OPEN = 2, STEP_SLEEP = 3 };
+enum { STEP_MARKED = 1, STEP_OPEN = 2, STEP_SLEEP = 3, STEP_TAKEN = 4 };
 
 /* ---- helpers ------------------------------------------------------------------ */
 
@@ -919,6 +919,87 @@ static void test_wait_close_inflight_refused(void **state)
 	close_inflight(STEP_MARKED);
 }
 
+/*
+ * A receive stopped after it took the last entry from aq of a closed
+ * channel, before it cleared the entry's mark: another receive sees the
+ * mark and says -EAGAIN (arming its fd); the first one, as it finishes,
+ * must write that fd, for no send will.
+ */
+static int taken_rc;
+
+static void taken_hook(struct iobuf_chan *ch, int step)
+{
+	struct iobuf_slice s;
+
+	if (step != STEP_TAKEN)
+		return;
+	iobuf__chan_step_hook = NULL; /* once: the inner receive runs unhooked */
+	taken_rc = iobuf_chan_recv_slice(ch, &s);
+}
+
+static void test_close_during_recv_fd(void **state)
+{
+	struct iobuf_chan *ch = mk(4);
+	struct iobuf_slice s;
+	int rfd = iobuf_chan_ready_fd(ch);
+
+	(void)state;
+	assert_int_equal(iobuf_chan_send(ch, H(1)), 0);
+	assert_int_equal(iobuf_chan_close(ch), 0);
+	fd_read(rfd); /* the close's write, taken by the loop */
+	iobuf__chan_step_hook = taken_hook;
+	assert_int_equal(iobuf_chan_recv_slice(ch, &s), 0);
+	iobuf__chan_step_hook = NULL;
+	assert_true(s.h == H(1));
+	assert_int_equal(taken_rc, -EAGAIN); /* the mark of a receive in flight: not yet */
+	assert_true(fd_readable(rfd));	      /* and the receive, done, said so */
+	assert_int_equal(iobuf_chan_recv_slice(ch, &s), -EPIPE);
+	assert_int_equal(iobuf_chan_destroy(ch), 0);
+}
+
+/*
+ * The same with a waiting receive, started while the first receive holds
+ * the entry: it finds the mark and sleeps on it; the first receive, as it
+ * finishes, wakes it, to -EPIPE.
+ */
+static int taken_wakes;
+static pthread_t taken_waiter;
+
+static void taken_wait_hook(struct iobuf_chan *ch, int step)
+{
+	if (step == STEP_SLEEP) {
+		__atomic_fetch_add(&waiter.sleeps, 1, __ATOMIC_ACQ_REL);
+		return;
+	}
+	if (step != STEP_TAKEN)
+		return;
+	assert_int_equal(iobuf_chan_close(ch), 0);
+	assert_int_equal(pthread_create(&taken_waiter, NULL, waiter_main, NULL), 0);
+	wait_for(&waiter.sleeps, 1); /* asleep on our mark */
+	assert_int_equal(__atomic_load_n(&waiter.done, __ATOMIC_ACQUIRE), 0);
+	taken_wakes = __atomic_load_n(&futex_wakes, __ATOMIC_ACQUIRE);
+}
+
+static void test_close_during_recv_wait(void **state)
+{
+	struct iobuf_chan *ch = mk(4);
+	struct iobuf_slice s;
+
+	(void)state;
+	memset(&waiter, 0, sizeof(waiter));
+	waiter.ch = ch;
+	assert_int_equal(iobuf_chan_send(ch, H(5)), 0);
+	iobuf__chan_step_hook = taken_wait_hook;
+	assert_int_equal(iobuf_chan_recv_slice(ch, &s), 0);
+	assert_true(s.h == H(5));
+	/* Our receive, done, woke the sleeper itself (not its watchdog). */
+	assert_true(__atomic_load_n(&futex_wakes, __ATOMIC_ACQUIRE) > taken_wakes);
+	pthread_join(taken_waiter, NULL);
+	iobuf__chan_step_hook = NULL;
+	assert_int_equal(waiter.rc, -EPIPE);
+	assert_int_equal(iobuf_chan_destroy(ch), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -940,6 +1021,8 @@ int main(void)
 		cmocka_unit_test(test_close_during_send_refused),
 		cmocka_unit_test(test_close_during_send_lands),
 		cmocka_unit_test(test_close_during_burst),
+		cmocka_unit_test(test_close_during_recv_fd),
+		cmocka_unit_test(test_close_during_recv_wait),
 		cmocka_unit_test(test_wait_errors_and_timeouts),
 		cmocka_unit_test(test_wait_woken),
 		cmocka_unit_test(test_wait_close_wakes),
