@@ -41,8 +41,8 @@
  * once the channel is empty and no send that began before the close can
  * still land: a receive never returns -EPIPE while an accepted entry is in
  * the channel or about to be.  Meanwhile (a send that overlapped the close
- * is still between its steps) an empty receive returns -EAGAIN, and a
- * waiting one waits for it.
+ * is still between its steps, or another receive is still taking the last
+ * entries) an empty receive returns -EAGAIN, and a waiting one waits.
  *
  * Readiness fds, for event loops.  iobuf_chan_ready_fd() is an eventfd
  * that becomes readable when entries arrive for receivers that found the
@@ -146,7 +146,7 @@ IOBUF_API int iobuf_chan_send(struct iobuf_chan *ch, iobuf_handle_t h);
  *
  * Returns 0 with the entry in *@s (now the caller's); -EAGAIN when the
  * channel is empty (or closed, with a send that overlapped the close still
- * landing); -EPIPE when it is closed and nothing is left; -EINVAL for a
+ * landing, or another receive still taking the last entries); -EPIPE when it is closed and nothing is left; -EINVAL for a
  * NULL argument.  *@s is IOBUF_SLICE_NONE on every error when @s is not
  * NULL.  Acquires what the sender wrote before its send.  A receive that
  * finds the channel empty arms the ready fd if it exists.
