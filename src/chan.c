@@ -434,9 +434,13 @@ int iobuf_chan_recv(struct iobuf_chan *ch, iobuf_handle_t *h)
 
 	if (IOBUF_UNLIKELY(!h))
 		return -EINVAL;
-	rc = iobuf_chan_recv_slice(ch, &s);
-	*h = s.h;
-	return rc;
+	*h = IOBUF_HANDLE_NONE;
+	if (IOBUF_UNLIKELY(!ch))
+		return -EINVAL;
+	rc = chan_recv(ch, &s, 1, true);
+	if (rc > 0)
+		*h = s.h;
+	return rc > 0 ? 0 : rc == 0 ? -EAGAIN : rc;
 }
 
 int iobuf_chan_recv_burst(struct iobuf_chan *ch, struct iobuf_slice *s, int n)
