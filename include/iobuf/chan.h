@@ -51,7 +51,8 @@
  * first call, armed only by a receive (a send) that finds the channel
  * empty (full) while the fd exists, and written by the first send (receive)
  * after the arming: a send or receive makes no system call unless someone
- * waits or an fd is armed.  A close makes both readable for good.
+ * waits or an fd is armed.  A close writes both (an fd made after a close
+ * is written when it is made), so that event loops see it.
  *
  * Synchronization:
  *
@@ -237,8 +238,9 @@ IOBUF_API int iobuf_chan_recv_wait(struct iobuf_chan *ch, struct iobuf_slice *s,
  * next send then writes it (one system call per arming).  No wake-up is
  * lost (chan D1 in doc/design.md); the fd may be readable when another
  * receive took the entry first, so a receive after it may return -EAGAIN
- * again (arming it again).  After iobuf_chan_close() it is readable for
- * good (a receive then says -EPIPE, or takes what is left).  One fd per
+ * again (arming it again).  iobuf_chan_close() writes it (a receive then
+ * takes what is left, or says -EPIPE; -EAGAIN, while a send that overlapped
+ * the close lands, arms it as ever).  One fd per
  * side, for one event loop: the thread that reads the fd takes the wake-up
  * of the arming, so a second thread polling the same fd may sleep on until
  * a later arming (give such threads a timeout, or one channel each).
@@ -254,7 +256,7 @@ IOBUF_API int iobuf_chan_ready_fd(struct iobuf_chan *ch);
  *
  * The producers' side of iobuf_chan_ready_fd(): armed by a send that finds
  * the channel full (-EAGAIN, a burst 0), written by the next receive (chan
- * D2), readable for good after a close.  Returns as iobuf_chan_ready_fd().
+ * D2), written by a close.  Returns as iobuf_chan_ready_fd().
  */
 IOBUF_API int iobuf_chan_writable_fd(struct iobuf_chan *ch);
 

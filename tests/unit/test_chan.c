@@ -589,7 +589,7 @@ static void test_close(void **state)
 	assert_int_equal(iobuf_chan_recv(ch, &h), -EPIPE);
 	assert_int_equal(iobuf_chan_recv_wait(ch, &s[0], 0), -EPIPE);
 	assert_int_equal(iobuf_chan_recv_wait(ch, &s[0], IOBUF_CHAN_FOREVER), -EPIPE);
-	/* Readable for good. */
+	/* Still readable: nobody read them. */
 	assert_true(fd_readable(rfd));
 	assert_true(fd_readable(wfd));
 	assert_int_equal(iobuf_chan_destroy(ch), 0);
