@@ -22,6 +22,7 @@
 #include <iobuf/slice.h>
 #include <iobuf/kind.h>
 #include <iobuf/builder.h>
+#include <iobuf/chan.h>
 #include <iobuf/uring.h>
 
 #endif /* IOBUF_H */
