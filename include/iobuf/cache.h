@@ -259,7 +259,7 @@ IOBUF_API ssize_t iobuf_cache_readv(struct iobuf_cache *cache, int fd, int tier,
  */
 IOBUF_API int iobuf__cache_get_slow(struct iobuf_cache *cache, size_t size, iobuf_handle_t *h);
 IOBUF_API int iobuf__cache_put_slow(struct iobuf_cache *cache, iobuf_handle_t h);
-void *iobuf__cache_buf_slow(const struct iobuf_cache *cache, iobuf_handle_t h);
+IOBUF_API void *iobuf__cache_buf_slow(const struct iobuf_cache *cache, iobuf_handle_t h);
 IOBUF_API int iobuf__cache_put_index_slow(struct iobuf_cache *cache, uint32_t idx);
 IOBUF_API int iobuf__cache_get_bulk_slow(struct iobuf_cache *cache, size_t size, iobuf_handle_t *hs, uint32_t *idx,
 					  int n);
