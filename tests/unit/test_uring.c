@@ -1168,6 +1168,17 @@ static struct iobuf_uring_fixed *zc_setup(struct io_uring *r, struct iobuf_pool 
 	return fx;
 }
 
+/* zc_setup()'s undone: every buffer of @p must be back once @fx is destroyed. */
+static void zc_teardown(struct io_uring *r, struct iobuf_uring_fixed *fx, struct iobuf_pool *p, int cl, int sv)
+{
+	iobuf_uring_fixed_destroy(fx);
+	assert_all_back(p);
+	io_uring_queue_exit(r);
+	close(cl);
+	close(sv);
+	iobuf_pool_destroy(p);
+}
+
 /*
  * The caller puts its holder right after the send: the buffer stays out,
  * its bytes intact, until the notification puts the send's holder.  And a
@@ -1229,12 +1240,7 @@ static void test_zc_put_first(void **state)
 		io_uring_cqe_seen(&r, cqe);
 	}
 	assert_int_equal(iobuf_pool_put(p, h), 0);
-	iobuf_uring_fixed_destroy(fx);
-	assert_all_back(p);
-	io_uring_queue_exit(&r);
-	close(cl);
-	close(sv);
-	iobuf_pool_destroy(p);
+	zc_teardown(&r, fx, p, cl, sv);
 }
 
 /* Destroy with a send in flight puts the send's holder: no buffer is lost. */
@@ -1253,12 +1259,7 @@ static void test_fixed_destroy_puts_inflight(void **state)
 	assert_int_equal(iobuf_pool_put(p, h), 0); /* the caller's holder */
 	assert_int_equal(in_use(p), 1);
 	/* Not submitted: nothing in flight in the kernel; the object still holds the buffer. */
-	iobuf_uring_fixed_destroy(fx);
-	assert_all_back(p);
-	io_uring_queue_exit(&r);
-	close(cl);
-	close(sv);
-	iobuf_pool_destroy(p);
+	zc_teardown(&r, fx, p, cl, sv);
 }
 
 int main(void)
