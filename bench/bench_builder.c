@@ -57,7 +57,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
@@ -69,6 +68,7 @@
 #include <iobuf/tiers.h>
 
 #include "../tests/common/thread.h"
+#include "util.h"
 
 #ifdef HAVE_VALGRIND_CALLGRIND_H
 #include <valgrind/callgrind.h>
@@ -645,52 +645,13 @@ out:
 /* Instructions per iteration or pair: this program once more under callgrind, the loop alone counted. */
 static double callgrind_ir(const char *self, const char *valgrind, int vi, size_t size, uint64_t count)
 {
-	char out[64], outarg[96], sv[16], ssz[32], sc[32], line[512];
-	double ir = -1;
-	pid_t pid;
-	FILE *f;
-	int st;
+	char sv[16], ssz[32], sc[32];
+	char *args[] = {(char *)self, "--count-one", sv, ssz, sc, NULL};
 
-	snprintf(out, sizeof(out), "/tmp/bench_builder.%d.cg", (int)getpid());
-	snprintf(outarg, sizeof(outarg), "--callgrind-out-file=%s", out);
 	snprintf(sv, sizeof(sv), "%d", vi);
 	snprintf(ssz, sizeof(ssz), "%zu", size);
 	snprintf(sc, sizeof(sc), "%" PRIu64, count);
-	fflush(stdout); /* the child's freopen() would write what is buffered a second time */
-	pid = fork();
-	if (pid == 0) {
-		char *argv[] = {(char *)valgrind, "--tool=callgrind", "--instr-atstart=no", outarg, (char *)self,
-				"--count-one", sv, ssz, sc, NULL};
-
-		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		execv(valgrind, argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		goto out;
-	f = fopen(out, "r");
-	if (!f)
-		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long n;
-
-		if (sscanf(line, "totals: %llu", &n) == 1) {
-			ir = (double)n / (double)count;
-			break;
-		}
-	}
-	fclose(f);
-out:
-	unlink(out);
-	return ir;
-}
-
-static int cmp_double(const void *x, const void *y)
-{
-	double a = *(const double *)x, b = *(const double *)y;
-
-	return a < b ? -1 : a > b;
+	return bench_callgrind_ir(valgrind, "bench_builder", args, NULL, count);
 }
 
 static void fill_random(void)
@@ -748,7 +709,7 @@ static void print_part(int part, int rounds, double ns[][4][MAXR], double ir[][4
 			med[vi] = -1;
 			if (variants[vi].part != part || skip[vi][si][0] || (only && strcmp(only, variants[vi].name)))
 				continue;
-			qsort(ns[vi][si], (size_t)rounds, sizeof(double), cmp_double);
+			qsort(ns[vi][si], (size_t)rounds, sizeof(double), bench_cmp_double);
 			med[vi] = ns[vi][si][rounds / 2];
 			if (!strcmp(variants[vi].name, "builder"))
 				ref = med[vi];

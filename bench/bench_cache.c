@@ -67,6 +67,7 @@
 #include <iobuf/tiers.h>
 
 #include "../tests/common/thread.h"
+#include "util.h"
 
 #ifdef HAVE_VALGRIND_CALLGRIND_H
 #include <valgrind/callgrind.h>
@@ -870,17 +871,6 @@ struct targ {
 	bool ok;
 };
 
-static void barrier_wait(unsigned *bar, unsigned target, bool yield)
-{
-	ck_pr_inc_uint(bar);
-	while (ck_pr_load_uint(bar) < target) {
-		if (yield)
-			sched_yield(); /* under valgrind, let the other thread run */
-		else
-			ck_pr_stall();
-	}
-}
-
 static void *thread_main(void *arg)
 {
 	struct targ *a = arg;
@@ -890,7 +880,7 @@ static void *thread_main(void *arg)
 	th_pin(a->b.id);
 	a->b.t = a->v->enter(r);
 	a->ok = a->b.t != NULL;
-	barrier_wait(&r->barrier, (unsigned)nthreads, r->counted);
+	bench_barrier_wait(&r->barrier, (unsigned)nthreads, r->counted);
 	if (!a->ok) {
 		fail(&a->b, "thread context could not be made");
 		return NULL;
@@ -1078,60 +1068,19 @@ static double run_child(const char *self, int vi, int w, size_t size, uint32_t c
 	return ns;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Instructions per pair of one variant and workload: this program under callgrind. */
 static double callgrind_ir(const char *self, const char *valgrind, int vi, int w, size_t size, uint32_t cap,
 			   uint64_t count, uint64_t pairs)
 {
-	char out[64], outarg[96], sv[16], sw[16], ssz[32], scap[32], sp[32], line[512];
-	double ir = -1;
-	pid_t pid;
-	FILE *f;
-	int st;
+	char sv[16], sw[16], ssz[32], scap[32], sp[32];
+	char *args[] = {(char *)self, "--count-one", sv, sw, ssz, scap, sp, NULL};
 
-	snprintf(out, sizeof(out), "/tmp/bench_cache.%d.cg", (int)getpid());
-	snprintf(outarg, sizeof(outarg), "--callgrind-out-file=%s", out);
 	snprintf(sv, sizeof(sv), "%d", vi);
 	snprintf(sw, sizeof(sw), "%d", w);
 	snprintf(ssz, sizeof(ssz), "%zu", size);
 	snprintf(scap, sizeof(scap), "%u", cap);
 	snprintf(sp, sizeof(sp), "%" PRIu64, count);
-	fflush(stdout); /* the child's freopen() would write what is buffered a second time */
-	pid = fork();
-	if (pid == 0) {
-		char *argv[] = {(char *)valgrind, "--tool=callgrind", "--instr-atstart=no", outarg, (char *)self,
-				"--count-one", sv, sw, ssz, scap, sp, NULL};
-
-		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		if (variants[vi].preload)
-			setenv("LD_PRELOAD", variants[vi].preload, 1);
-		execv(valgrind, argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		goto out;
-	f = fopen(out, "r");
-	if (!f)
-		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long v;
-
-		if (sscanf(line, "totals: %llu", &v) == 1) {
-			ir = (double)v / (double)pairs;
-			break;
-		}
-	}
-	fclose(f);
-out:
-	unlink(out);
-	return ir;
+	return bench_callgrind_ir(valgrind, "bench_cache", args, variants[vi].preload, pairs);
 }
 
 int main(int argc, char **argv)
@@ -1283,7 +1232,7 @@ int main(int argc, char **argv)
 		       anchor_tcmalloc[w], anchor_best_name[w], anchor_best[w]);
 		printf("|---|---|---|---|---|---|---|---|---|\n");
 		if (ref_vi >= 0) {
-			qsort(ns[ref_vi][w], (size_t)rounds, sizeof(double), cmp_double);
+			qsort(ns[ref_vi][w], (size_t)rounds, sizeof(double), bench_cmp_double);
 			ref = ns[ref_vi][w][rounds / 2];
 		}
 		for (int vi = 0; vi < NVAR; vi++) {
@@ -1297,7 +1246,7 @@ int main(int argc, char **argv)
 				continue;
 			}
 			if (vi != ref_vi)
-				qsort(ns[vi][w], (size_t)rounds, sizeof(double), cmp_double);
+				qsort(ns[vi][w], (size_t)rounds, sizeof(double), bench_cmp_double);
 			med = ns[vi][w][rounds / 2];
 			lo = ns[vi][w][0];
 			hi = ns[vi][w][rounds - 1];

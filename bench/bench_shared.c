@@ -67,7 +67,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ck_pr.h>
@@ -79,6 +78,7 @@
 #include <iobuf/tiers.h>
 
 #include "../tests/common/thread.h"
+#include "util.h"
 
 #ifdef HAVE_VALGRIND_CALLGRIND_H
 #include <valgrind/callgrind.h>
@@ -1073,17 +1073,6 @@ struct targ {
 	struct thr b;
 };
 
-static void barrier_wait(unsigned *bar, unsigned target, bool yield)
-{
-	ck_pr_inc_uint(bar);
-	while (ck_pr_load_uint(bar) < target) {
-		if (yield)
-			sched_yield(); /* under valgrind, let the other thread run */
-		else
-			ck_pr_stall();
-	}
-}
-
 static void *thread_main(void *arg)
 {
 	struct targ *a = arg;
@@ -1094,7 +1083,7 @@ static void *thread_main(void *arg)
 	a->b.t = case_enter(a->k, r);
 	if (!a->b.t)
 		fail(&a->b, "thread context could not be made");
-	barrier_wait(&r->barrier, (unsigned)nthreads, r->counted);
+	bench_barrier_wait(&r->barrier, (unsigned)nthreads, r->counted);
 	if (!a->b.t) {
 		/* The other side still runs: give the consumer its end, or drain the producer's ring to it. */
 		tok_t p = 0;
@@ -1225,54 +1214,15 @@ static double run_once(const struct kase *k, uint64_t ms, uint64_t count, char *
 	return ns;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Instructions per op of one case: this program under callgrind. */
 static double callgrind_ir(const char *self, const char *valgrind, int ki, uint64_t count)
 {
-	char out[64], outarg[96], sk[16], sc[32], line[512];
-	double ir = -1;
-	pid_t pid;
-	FILE *f;
-	int st;
+	char sk[16], sc[32];
+	char *args[] = {(char *)self, "--count-one", sk, sc, NULL};
 
-	snprintf(out, sizeof(out), "/tmp/bench_shared.%d.cg", (int)getpid());
-	snprintf(outarg, sizeof(outarg), "--callgrind-out-file=%s", out);
 	snprintf(sk, sizeof(sk), "%d", ki);
 	snprintf(sc, sizeof(sc), "%" PRIu64, count);
-	fflush(stdout); /* the child must not write what is buffered a second time */
-	pid = fork();
-	if (pid == 0) {
-		char *argv[] = {(char *)valgrind, "--tool=callgrind", "--instr-atstart=no", outarg, (char *)self,
-				"--count-one", sk, sc, NULL};
-
-		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		execv(valgrind, argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		goto out;
-	f = fopen(out, "r");
-	if (!f)
-		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long v;
-
-		if (sscanf(line, "totals: %llu", &v) == 1) {
-			ir = (double)v / (double)count;
-			break;
-		}
-	}
-	fclose(f);
-out:
-	unlink(out);
-	return ir;
+	return bench_callgrind_ir(valgrind, "bench_shared", args, NULL, count);
 }
 
 /* True when case @ki did not run for a reason of its own (not a DPDK that is absent or did not start). */
@@ -1401,7 +1351,7 @@ int main(int argc, char **argv)
 				       failed(ki, skip[ki]) ? "FAILED" : "skipped", skip[ki]);
 				continue;
 			}
-			qsort(ns[ki], (size_t)rounds, sizeof(double), cmp_double);
+			qsort(ns[ki], (size_t)rounds, sizeof(double), bench_cmp_double);
 			med = ns[ki][rounds / 2];
 			lo = ns[ki][0];
 			hi = ns[ki][rounds - 1];

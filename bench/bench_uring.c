@@ -68,6 +68,7 @@
 #include <iobuf/uring.h>
 
 #include "../tests/common/thread.h"
+#include "util.h"
 
 #define MAX_ROUNDS 32
 #define MAX_CONNS_LEVELS 8
@@ -123,20 +124,8 @@ static char count_why[256]; /* why system calls are not counted, or "" */
 static uint32_t tp_id[NCOUNT - 1];
 static FILE *md; /* OUT/uring.md: a copy of the tables */
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (md) {
-		va_start(ap, fmt);
-		vfprintf(md, fmt, ap);
-		va_end(ap);
-	}
-}
+/* Everything printed goes to OUT/uring.md too. */
+#define say(...) bench_say(md, __VA_ARGS__)
 
 /* ---- perf counters on tracepoints ---------------------------------------------- */
 
@@ -404,21 +393,6 @@ static bool run_one(struct server *sv, int conns, int secs, struct sample *out)
 
 /* ---- statistics ------------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	if (n == 0)
-		return -1;
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 enum metric { M_MBPS, M_P50, M_P99, M_CALLS };
 
 /* Median over the rounds of @sv at level @li of metric @m (M_CALLS: calls @k per MB); min and max too. */
@@ -444,7 +418,7 @@ static double cell(const struct server *sv, int li, enum metric m, int k, double
 			*hi = v[i] > *hi ? v[i] : *hi;
 		}
 	}
-	return median(v, n);
+	return bench_median(v, n);
 }
 
 static void ratio(char *buf, size_t len, double a, double b)

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define MAX_WORKERS 16
 #define MAX_PEERS 32
 #define MAX_SIZES 4
@@ -120,20 +122,8 @@ static const char *const hw_names[NHW] = {"add_chain_1cycle", "lock_xadd_private
 static double hw[NHW][MAX_ROUNDS * MAX_SIZES];
 static int nhw;
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	if (tables) {
-		va_start(ap, fmt);
-		vfprintf(tables, fmt, ap);
-		va_end(ap);
-	}
-}
+/* Everything printed goes to OUT/tables.md too. */
+#define say(...) bench_say(tables, __VA_ARGS__)
 
 /* A progress line on a terminal's stderr, rewritten in place; NULL clears it. */
 static void progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -402,20 +392,13 @@ static void hw_sample(void)
 	}
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
+/* The median of @v, left in its order. */
 static double median(const double *v, int n)
 {
 	double s[MAX_ROUNDS];
 
 	memcpy(s, v, (size_t)n * sizeof(*v));
-	qsort(s, (size_t)n, sizeof(*s), cmp_dbl);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	return bench_median(s, n);
 }
 
 static double vmin(const double *v, int n)

@@ -67,6 +67,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_CONNS 4096
 #define MAX_SECONDS 3600
 #define DRAIN_SECONDS 15 /* after the sending stops, the echo must finish within this */
@@ -237,14 +239,6 @@ struct client {
 	uint8_t *sbuf, *rbuf, *ebuf;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void fail(struct client *cl, struct cconn *c, const char *what)
 {
 	fprintf(stderr, "echo_client: connection %td: %s (sent %" PRIu64 ", received %" PRIu64 ")\n", c - cl->c, what,
@@ -383,7 +377,7 @@ static int conn_recv(struct client *cl, struct cconn *c)
 		hash_update(&c->hr, cl->rbuf, (size_t)r);
 		c->recvd += (uint64_t)r;
 		cl->recvd += (uint64_t)r;
-		t = now_ns();
+		t = ex_now_ns();
 		while (c->mtail != c->mhead && c->mark_off[c->mtail % MARKS] <= c->recvd) {
 			hist_add(&cl->lat, t - c->mark_t[c->mtail % MARKS]);
 			c->mtail++;
@@ -411,7 +405,7 @@ static int conn_open(struct client *cl, int i, int rcvbuf, int sndbuf)
 		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (c->fd >= 0 && sndbuf > 0)
 		setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	c->t0 = now_ns();
+	c->t0 = ex_now_ns();
 	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		fprintf(stderr, "echo_client: connect to 127.0.0.1:%d: %s\n", cl->port, strerror(errno));
 		return -1;
@@ -421,7 +415,7 @@ static int conn_open(struct client *cl, int i, int rcvbuf, int sndbuf)
 		fprintf(stderr, "echo_client: setup: %s\n", strerror(errno));
 		return -1;
 	}
-	c->seed = mix64(UINT64_C(0x10b0f) + (uint64_t)i * 7919u + (uint64_t)now_ns());
+	c->seed = mix64(UINT64_C(0x10b0f) + (uint64_t)i * 7919u + (uint64_t)ex_now_ns());
 	c->hs.h = c->hr.h = FNV_OFFSET;
 	cl->open++;
 	return 0;
@@ -460,14 +454,14 @@ static int run_stream(struct client *cl, bool quiet)
 		if (conn_open(cl, i, 0, 0) < 0 || epoll_add(epfd, cl->c[i].fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, i) < 0)
 			return 1;
 
-	t0 = t_last = now_ns();
+	t0 = t_last = ex_now_ns();
 	/* With --bytes each connection stops by itself; SECONDS is then the deadline. */
 	t_stop = cl->bytes ? UINT64_MAX : t0 + (uint64_t)cl->seconds * 1000000000u;
 	deadline = t0 + (uint64_t)cl->seconds * 1000000000u + (cl->bytes ? 0 : (uint64_t)DRAIN_SECONDS * 1000000000u);
 	for (int i = 0; i < cl->nconns; i++)
 		conn_send(cl, &cl->c[i], t0);
 	while (cl->open > 0) {
-		uint64_t t = now_ns();
+		uint64_t t = ex_now_ns();
 		int n;
 
 		if (cl->sending && t >= t_stop) {
@@ -499,7 +493,7 @@ static int run_stream(struct client *cl, bool quiet)
 			perror("echo_client: epoll_wait");
 			return 1;
 		}
-		t = now_ns();
+		t = ex_now_ns();
 		for (int e = 0; e < n; e++) {
 			struct cconn *c = &cl->c[evs[e].data.u32];
 
@@ -510,7 +504,7 @@ static int run_stream(struct client *cl, bool quiet)
 				conn_send(cl, c, t);
 		}
 	}
-	t_end = now_ns();
+	t_end = ex_now_ns();
 
 	for (int i = 0; i < cl->nconns; i++) {
 		struct cconn *c = &cl->c[i];
@@ -553,7 +547,7 @@ static int run_stream(struct client *cl, bool quiet)
 static int run_nonreader(struct client *cl)
 {
 	struct epoll_event evs[256];
-	uint64_t deadline = now_ns() + (uint64_t)cl->seconds * 1000000000u, min_life = UINT64_MAX, max_life = 0;
+	uint64_t deadline = ex_now_ns() + (uint64_t)cl->seconds * 1000000000u, min_life = UINT64_MAX, max_life = 0;
 	int epfd = epoll_create1(EPOLL_CLOEXEC), blocked = 0, closed = 0;
 	bool stalled = false;
 
@@ -563,7 +557,7 @@ static int run_nonreader(struct client *cl)
 		if (conn_open(cl, i, NONREADER_RCVBUF, NONREADER_SNDBUF) < 0 ||
 		    epoll_add(epfd, cl->c[i].fd, EPOLLOUT | EPOLLRDHUP, i) < 0)
 			return 1;
-	while (cl->open > 0 && now_ns() < deadline) {
+	while (cl->open > 0 && ex_now_ns() < deadline) {
 		int n = epoll_wait(epfd, evs, 256, 100);
 
 		if (n < 0 && errno != EINTR) {
@@ -595,7 +589,7 @@ static int run_nonreader(struct client *cl)
 				}
 			}
 			if (gone) {
-				uint64_t life = now_ns() - c->t0;
+				uint64_t life = ex_now_ns() - c->t0;
 
 				min_life = life < min_life ? life : min_life;
 				max_life = life > max_life ? life : max_life;
@@ -634,7 +628,7 @@ static int run_nonreader(struct client *cl)
 static int oob_wait(struct client *cl, struct cconn *c, bool out, uint64_t deadline)
 {
 	struct pollfd p = {.fd = c->fd, .events = (short)(POLLIN | (out ? POLLOUT : 0))};
-	uint64_t t = now_ns();
+	uint64_t t = ex_now_ns();
 
 	if (t >= deadline)
 		return -1;
@@ -730,7 +724,7 @@ static int oob_fill(struct client *cl, struct cconn *c, int unsent_goal)
 static int oob_held_round(struct client *cl, uint64_t deadline)
 {
 	struct cconn *h = &cl->c[cl->nconns];
-	uint64_t acked_by = now_ns() + OOB_HELD_WAIT * UINT64_C(1000000000);
+	uint64_t acked_by = ex_now_ns() + OOB_HELD_WAIT * UINT64_C(1000000000);
 	int good = 0;
 
 	if (oob_fill(cl, h, OOB_UNSENT) < 0)
@@ -743,7 +737,7 @@ static int oob_held_round(struct client *cl, uint64_t deadline)
 		int queued = 1;
 
 		/* SIOCOUTQ: bytes not yet acknowledged. */
-		while (c->fd >= 0 && ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && now_ns() < acked_by)
+		while (c->fd >= 0 && ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0 && ex_now_ns() < acked_by)
 			poll(NULL, 0, 1);
 	}
 	finish(cl, h);
@@ -785,7 +779,7 @@ static int oob_conn(struct client *cl, int i, uint64_t deadline)
 
 static int run_oob(struct client *cl)
 {
-	uint64_t deadline = now_ns() + (uint64_t)cl->seconds * 1000000000u;
+	uint64_t deadline = ex_now_ns() + (uint64_t)cl->seconds * 1000000000u;
 	uint64_t sent = 0, echoed = 0;
 	int held, good = 0;
 
@@ -813,7 +807,7 @@ static int run_oob(struct client *cl)
 static int run_idle(struct client *cl)
 {
 	struct epoll_event evs[256];
-	uint64_t deadline = now_ns() + (uint64_t)cl->seconds * 1000000000u, min_idle = UINT64_MAX, max_idle = 0;
+	uint64_t deadline = ex_now_ns() + (uint64_t)cl->seconds * 1000000000u, min_idle = UINT64_MAX, max_idle = 0;
 	int epfd = epoll_create1(EPOLL_CLOEXEC), echoed = 0, refused = 0, closed = 0;
 
 	if (epfd < 0)
@@ -824,14 +818,14 @@ static int run_idle(struct client *cl)
 
 		if (conn_open(cl, i, 0, 0) < 0)
 			return 1;
-		c->t_last = now_ns();
+		c->t_last = ex_now_ns();
 		if (stream_send(cl, c, GREETING, 0) != GREETING) {
 			fail(cl, c, "could not send the greeting");
 			continue;
 		}
 		while (c->fd >= 0 && c->recvd < GREETING && !gone) {
 			struct pollfd p = {.fd = c->fd, .events = POLLIN};
-			uint64_t t = now_ns();
+			uint64_t t = ex_now_ns();
 
 			if (t >= deadline) {
 				fail(cl, c, "STALL: no echo of the greeting");
@@ -854,7 +848,7 @@ static int run_idle(struct client *cl)
 	}
 	printf("READY echoed=%d refused=%d\n", echoed, refused);
 	fflush(stdout);
-	while (cl->open > 0 && now_ns() < deadline) {
+	while (cl->open > 0 && ex_now_ns() < deadline) {
 		int n = epoll_wait(epfd, evs, 256, 100);
 
 		if (n < 0 && errno != EINTR) {
@@ -865,7 +859,7 @@ static int run_idle(struct client *cl)
 			struct cconn *c = &cl->c[evs[e].data.u32];
 
 			if (c->fd >= 0 && conn_recv(cl, c) == 1) {
-				uint64_t idle = now_ns() - c->t_last;
+				uint64_t idle = ex_now_ns() - c->t_last;
 
 				min_idle = idle < min_idle ? idle : min_idle;
 				max_idle = idle > max_idle ? idle : max_idle;
@@ -902,18 +896,10 @@ static void usage(FILE *out)
 		MAX_CONNS, MAX_SECONDS, IOBUF_SZ);
 }
 
+/* A number from the command line, or exit(2) with a message. */
 static long arg_long(const char *s, long lo, long hi, const char *what)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < lo || v > hi) {
-		fprintf(stderr, "echo_client: %s must be %ld..%ld, not '%s'\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
+	return ex_parse_long("echo_client", s, 0, lo, hi, what);
 }
 
 int main(int argc, char **argv)

@@ -119,6 +119,7 @@
 #include <iobuf/uring.h>
 
 #include "echo_uring.h"
+#include "common.h"
 
 #define QMAX 64          /* most buffers a connection may be given (--conn-buffers) */
 #define READS_PER_TURN 8 /* readv calls on one connection before the others' turn */
@@ -242,31 +243,10 @@ static void usage(FILE *out)
 		QMAX);
 }
 
-static int parse_tier(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s && !*end)
-		return v >= 0 && v < IOBUF_TIER_COUNT ? (int)v : -1;
-	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
-		if (strcasecmp(s, iobuf_tier_name(t)) == 0)
-			return t;
-	return -1;
-}
-
+/* A number from the command line, or exit(2) with a message. */
 static long parse_long(const char *s, long lo, long hi, const char *what)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < lo || v > hi) {
-		fprintf(stderr, "echo_server: %s must be %ld..%ld, not '%s'\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
+	return ex_parse_long("echo_server", s, 0, lo, hi, what);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -303,7 +283,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'f': o->port_file = optarg; break;
 		case 't': o->threads = (int)parse_long(optarg, 1, 64, "--threads"); break;
 		case 'T':
-			o->tier = parse_tier(optarg);
+			o->tier = ex_parse_tier(optarg, 0);
 			if (o->tier < 0) {
 				fprintf(stderr, "echo_server: unknown tier '%s' (PICO..GIANT or 0..7)\n", optarg);
 				exit(2);
@@ -345,14 +325,6 @@ static void parse_options(int argc, char **argv, struct options *o)
 	}
 	if (o->burst > o->conn_buffers)
 		o->burst = o->conn_buffers;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- buffers: the pool through the worker's cache, or malloc with --malloc ---- */
@@ -820,7 +792,7 @@ static void *worker_main(void *arg)
 	struct epoll_event evs[MAX_EVENTS];
 	bool stop = false;
 
-	w->now = now_ns();
+	w->now = ex_now_ns();
 	w->next_tick = w->now + s->tick_ns;
 	while (!stop) {
 		int timeout = wait_ms(w), n;
@@ -838,7 +810,7 @@ static void *worker_main(void *arg)
 			fprintf(stderr, "echo_server: epoll_wait: %s\n", strerror(errno));
 			break;
 		}
-		w->now = now_ns();
+		w->now = ex_now_ns();
 		for (int e = 0; e < n; e++) {
 			uint64_t d = evs[e].data.u64;
 			struct conn *c;
@@ -974,21 +946,6 @@ static int table_init(struct server *s)
 	}
 	s->free_head = 0;
 	return -pthread_mutex_init(&s->lock, NULL);
-}
-
-static int write_port_file(const char *path, int port)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
 }
 
 /* SIGUSR1: the state of the server while it runs. */
@@ -1154,7 +1111,7 @@ static int serve_uring(struct server *s, sigset_t *sigs)
 	       s->o.conns, s->o.conn_buffers, (size_t)s->o.conn_buffers * s->bufsize / 1024, s->o.write_ms,
 	       s->o.idle_ms);
 	fflush(stdout);
-	if (s->o.port_file && (err = write_port_file(s->o.port_file, s->port)) < 0) {
+	if (s->o.port_file && (err = ex_write_port_file(s->o.port_file, s->port)) < 0) {
 		fprintf(stderr, "echo_server: %s: %s\n", s->o.port_file, iobuf_strerror(err));
 		return 1;
 	}
@@ -1284,7 +1241,7 @@ int main(int argc, char **argv)
 	       "idle timeout %ld ms (0: none)\n",
 	       s.nslots, s.o.conn_buffers, (size_t)s.o.conn_buffers * s.bufsize / 1024, s.o.write_ms, s.o.idle_ms);
 	fflush(stdout);
-	if (s.o.port_file && (err = write_port_file(s.o.port_file, s.port)) < 0) {
+	if (s.o.port_file && (err = ex_write_port_file(s.o.port_file, s.port)) < 0) {
 		fprintf(stderr, "echo_server: %s: %s\n", s.o.port_file, iobuf_strerror(err));
 		return 1;
 	}

@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "common.h"
 
 #define OUT_CAP (64 * 1024)
 
@@ -278,18 +279,10 @@ static void usage(FILE *out)
 		     "                      that keeps up has received (default 32)\n");
 }
 
+/* A number from the command line (--size's MIN ends at its ':'), or exit(2) with a message. */
 static long num(const char *s, long lo, long hi, const char *what)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || (*end && *end != ':') || v < lo || v > hi) {
-		fprintf(stderr, "relay_client: %s must be %ld..%ld, not '%s'\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
+	return ex_parse_long("relay_client", s, ':', lo, hi, what);
 }
 
 static void parse(int argc, char **argv, struct client *cl)

@@ -78,6 +78,7 @@
 #include <iobuf.h>
 
 #include "relay.h"
+#include "common.h"
 
 #define PEND 64          /* slices of one frame being assembled: --max-message fits in PEND - 2 buffers */
 #define IOVS 256         /* queue entries one writev takes */
@@ -170,14 +171,6 @@ struct relay {
 	uint64_t bad_len, bad_role, cut, sub_protocol, sub_timeouts, notice_fail, enobufs, errors;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: relay_server [options]\n"
@@ -198,31 +191,10 @@ static void usage(FILE *out)
 		     "  -q, --quiet             no line per closed connection\n");
 }
 
+/* A number from the command line, or exit(2) with a message. */
 static long parse_long(const char *s, long lo, long hi, const char *what)
 {
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || !*s || *end || v < lo || v > hi) {
-		fprintf(stderr, "relay_server: %s must be %ld..%ld, not '%s'\n", what, lo, hi, s);
-		exit(2);
-	}
-	return v;
-}
-
-static int parse_tier(const char *s)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-
-	if (*s && !*end)
-		return v > 0 && v < IOBUF_TIER_COUNT ? (int)v : -1;
-	for (int t = 1; t < IOBUF_TIER_COUNT; t++)
-		if (strcasecmp(s, iobuf_tier_name(t)) == 0)
-			return t;
-	return -1;
+	return ex_parse_long("relay_server", s, 0, lo, hi, what);
 }
 
 static void parse_options(int argc, char **argv, struct options *o)
@@ -247,7 +219,7 @@ static void parse_options(int argc, char **argv, struct options *o)
 		case 'p': o->port = (int)parse_long(optarg, 0, 65535, "--port"); break;
 		case 'f': o->port_file = optarg; break;
 		case 'T':
-			o->tier = parse_tier(optarg);
+			o->tier = ex_parse_tier(optarg, 1);
 			if (o->tier < 0) {
 				fprintf(stderr, "relay_server: --tier must be NANO..GIANT or 1..7, not '%s'\n", optarg);
 				exit(2);
@@ -1055,21 +1027,6 @@ static int listen_socket(int port)
 	return fd;
 }
 
-static int write_port_file(const char *path, int port)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%d\n", port);
-	if (fclose(f) != 0 || rename(tmp, path) != 0)
-		return -errno;
-	return 0;
-}
-
 static int setup(struct relay *r)
 {
 	struct epoll_event ev;
@@ -1133,7 +1090,7 @@ static int serve(struct relay *r)
 {
 	struct epoll_event evs[MAX_EVENTS];
 
-	r->now = now_ns();
+	r->now = ex_now_ns();
 	r->next_tick = r->now + r->tick_ns;
 	for (;;) {
 		int timeout = -1, n;
@@ -1148,7 +1105,7 @@ static int serve(struct relay *r)
 				continue;
 			return -errno;
 		}
-		r->now = now_ns();
+		r->now = ex_now_ns();
 		for (int e = 0; e < n; e++) {
 			uint64_t d = evs[e].data.u64;
 			int i = (int)(uint32_t)d;
@@ -1243,7 +1200,7 @@ int main(int argc, char **argv)
 	       r.o.copy ? "read into malloc'd" : "pooled", r.bufsize, r.o.sub_buffers, r.o.sub_bytes / 1024,
 	       r.o.write_ms);
 	fflush(stdout);
-	if (r.o.port_file && (err = write_port_file(r.o.port_file, r.o.port)) < 0) {
+	if (r.o.port_file && (err = ex_write_port_file(r.o.port_file, r.o.port)) < 0) {
 		fprintf(stderr, "relay_server: %s: %s\n", r.o.port_file, iobuf_strerror(err));
 		return 1;
 	}

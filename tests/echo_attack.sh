@@ -38,56 +38,12 @@ command -v timeout >/dev/null 2>&1 && to="timeout 120"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/iobuf-attack.XXXXXX") || exit 1
 pid=
 bg=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	for p in $bg; do kill -KILL "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # ok, not_ok: the TAP lines every shell test shares.
 . "$(dirname "$0")/common/tap.sh"
-# check COND-EXIT-STATUS NAME FILES...: ok when the previous command succeeded.
-check() {
-	rc=$1
-	shift
-	if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi
-}
-
-# start NAME [OPTIONS...]: tests/common/server.sh.
+# start, stop, check, wait_line: tests/common/server.sh.
 server_opts=--quiet
 . "$(dirname "$0")/common/server.sh"
-
-# stop NAME [REGEX...]: SIGTERM, exit status 0, every buffer back, and each
-# REGEX found in the server's report.
-stop() {
-	name=$1
-	shift
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
-	pid=
-	good=1
-	[ $rc -eq 0 ] || good=
-	grep -Eq '^echo_server: all [0-9]+ buffers back \(in_use 0\)' "$tmp/$name.server" || good=
-	for re in "$@"; do
-		grep -Eq "$re" "$tmp/$name.server" || { good= && echo "# not in the report: $re"; }
-	done
-	if [ -n "$good" ]; then
-		ok "$name: server stopped by SIGTERM, every buffer back, the report as expected"
-	else
-		not_ok "$name: server exit $rc, buffers not back, or the report differs" "$tmp/$name.server"
-	fi
-}
-
-# wait_line FILE REGEX SECONDS: until a line of FILE matches (0), or the deadline (1).
-wait_line() {
-	end=$(($(date +%s) + $3))
-	while ! grep -Eq "$2" "$1" 2>/dev/null; do
-		[ "$(date +%s)" -ge $end ] && return 1
-		sleep 0.05
-	done
-}
 
 # snapshot: SIGUSR1 to the server, and its answer: sets $live (connections),
 # $in_use (buffers of the tier handed out) and $cached (free in caches).

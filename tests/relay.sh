@@ -34,55 +34,12 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/iobuf-relay.XXXXXX") || exit 1
 pid=
 bg=
-cleanup() {
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	for p in $bg; do kill -KILL "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 . "$(dirname "$0")/common/tap.sh"
+# start, stop (the copying relay keeps no pool), check, wait_line.
+server_what=relay
+server_unpooled='copy per subscriber'
 . "$(dirname "$0")/common/server.sh"
-
-# wait_for FILE REGEX: until a line of FILE matches (120 s at most).
-wait_for() {
-	i=0
-	while ! grep -Eq "$2" "$1" 2>/dev/null; do
-		[ $i -ge 2400 ] && return 1
-		sleep 0.05
-		i=$((i + 1))
-	done
-}
-
-# stop NAME [REGEX...]: SIGTERM, exit 0, every buffer back (on the pool), each REGEX in the report.
-stop() {
-	name=$1
-	shift
-	kill -TERM "$pid"
-	rc=0
-	wait "$pid" || rc=$?
-	pid=
-	good=1
-	[ $rc -eq 0 ] || good=
-	if ! grep -q 'copy per subscriber' "$tmp/$name.server"; then
-		grep -Eq '^relay_server: all [0-9]+ buffers back \(in_use 0\)' "$tmp/$name.server" || good=
-	fi
-	for re in "$@"; do
-		grep -Eq "$re" "$tmp/$name.server" || { good= && echo "# not in the report: $re"; }
-	done
-	if [ -n "$good" ]; then
-		ok "$name: relay stopped by SIGTERM, every buffer back, the report as expected"
-	else
-		not_ok "$name: relay exit $rc, buffers not back, or the report differs" "$tmp/$name.server"
-	fi
-}
-
-# check STATUS NAME FILES...: ok when STATUS is 0.
-check() {
-	rc=$1
-	shift
-	if [ "$rc" -eq 0 ]; then ok "$1"; else not_ok "$@"; fi
-}
 
 echo "1..15"
 
@@ -96,7 +53,7 @@ for mode in iobuf copy; do
 	"$client" -p "$port" -m nonreader -c 1 -d 120 >"$tmp/$mode.nr" 2>&1 &
 	nrpid=$!
 	bg=$nrpid
-	wait_for "$tmp/$mode.nr" '^READY'
+	wait_line "$tmp/$mode.nr" '^READY' 120
 	# The publishers keep within a window of the 3 readers (-m bench), never of the non-reader.
 	brc=0
 	"$client" -p "$port" -m bench -c 2 -S 3 -L 0 -n 3000 -w 16 -d 120 >"$tmp/$mode.sub" 2>&1 || brc=$?
@@ -128,7 +85,7 @@ start hostile --write-timeout 1000 --max-message 4096 || not_ok "hostile: relay 
 "$client" -p "$port" -m nonreader -c 4 -d 120 >"$tmp/h.nr" 2>&1 &
 nrpid=$!
 bg=$nrpid
-wait_for "$tmp/h.nr" '^READY'
+wait_line "$tmp/h.nr" '^READY' 120
 all=0
 for m in zero huge short role; do
 	"$client" -p "$port" -m $m -c 3 -d 120 >"$tmp/h.$m" 2>&1 && grep -q '^RESULT.* closed=3$' "$tmp/h.$m"
@@ -136,7 +93,7 @@ for m in zero huge short role; do
 done
 "$client" -p "$port" -m cut -c 3 -i 7 -d 120 >"$tmp/h.cut" 2>&1
 check $? "hostile: 3 publishers sent half a message and left" "$tmp/h.cut"
-wait_for "$tmp/hostile.server" 'cut mid-message' || all=1
+wait_line "$tmp/hostile.server" 'cut mid-message' 120 || all=1
 "$client" -p "$port" -m bench -c 1 -S 1 -L 0 -n 2000 -w 16 -d 120 >"$tmp/h.sub" 2>&1 || all=1
 wait "$nrpid" || all=1
 bg=

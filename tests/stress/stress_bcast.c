@@ -304,6 +304,29 @@ static int check_entry(struct run *run, int id, int me, int mark, const int *dep
 	return 0;
 }
 
+/* iobuf_ring_wait() under @a's watchdog, which then knows the entry it waits for (@expected). */
+static int watched_wait(struct targ *a, int id, uint64_t expected, uint64_t *first, uint64_t *missed, int64_t timeout)
+{
+	int rc;
+
+	wd_enter(a->wd, "iobuf_ring_wait");
+	rc = iobuf_ring_wait(a->run->ring, id, first, missed, timeout);
+	wd_leave(a->wd, rc);
+	wd_seq(a->wd, expected, rc > 0 ? *first : expected);
+	return rc;
+}
+
+/* iobuf_ring_release() under @a's watchdog. */
+static int watched_release(struct targ *a, int id, uint64_t upto)
+{
+	int rc;
+
+	wd_enter(a->wd, "iobuf_ring_release");
+	rc = iobuf_ring_release(a->run->ring, id, upto);
+	wd_leave(a->wd, rc);
+	return rc;
+}
+
 static bool reader_finished(struct run *run, uint64_t pos)
 {
 	return atomic_load(&run->writer_done) && pos == atomic_load(&run->total);
@@ -324,10 +347,7 @@ static void *reader_main(void *arg)
 	while (!reader_finished(run, expected)) {
 		int rc, n;
 
-		wd_enter(a->wd, "iobuf_ring_wait");
-		rc = iobuf_ring_wait(run->ring, id, &first, NULL, 20 * MS);
-		wd_leave(a->wd, rc);
-		wd_seq(a->wd, expected, rc > 0 ? first : expected);
+		rc = watched_wait(a, id, expected, &first, NULL, 20 * MS);
 
 		if (rc == -ETIMEDOUT) {
 			if (give_up(run))
@@ -355,9 +375,7 @@ static void *reader_main(void *arg)
 		}
 		expected = first + (uint64_t)n;
 		run->received[me] += (uint64_t)n;
-		wd_enter(a->wd, "iobuf_ring_release");
-		rc = iobuf_ring_release(run->ring, id, expected);
-		wd_leave(a->wd, rc);
+		rc = watched_release(a, id, expected);
 		wd_seq(a->wd, expected, first);
 		if (rc != 0) {
 			fail(run, "reader %d: release %" PRIu64 ": %d", me, expected, rc);
@@ -391,10 +409,7 @@ static void *lossy_reader_main(void *arg)
 	while (!reader_finished(run, expected)) {
 		int rc, n, k;
 
-		wd_enter(a->wd, "iobuf_ring_wait");
-		rc = iobuf_ring_wait(run->ring, id, &first, &missed, 20 * MS);
-		wd_leave(a->wd, rc);
-		wd_seq(a->wd, expected, rc > 0 ? first : expected);
+		rc = watched_wait(a, id, expected, &first, &missed, 20 * MS);
 		if (rc == -ETIMEDOUT) {
 			if (give_up(run))
 				break;
@@ -469,9 +484,7 @@ static void *lossy_reader_main(void *arg)
 		}
 		run->received[me] += (uint64_t)n;
 		expected = first + (uint64_t)n;
-		wd_enter(a->wd, "iobuf_ring_release");
-		rc = iobuf_ring_release(run->ring, id, expected);
-		wd_leave(a->wd, rc);
+		rc = watched_release(a, id, expected);
 		if (rc != 0) {
 			fail(run, "reader %d: release %" PRIu64 ": %d", me, expected, rc);
 			break;
@@ -515,10 +528,7 @@ static void *churn_main(void *arg)
 		while (got < want && !atomic_load(&run->writer_done) && !give_up(run)) {
 			iobuf_handle_t h;
 
-			wd_enter(a->wd, "iobuf_ring_wait");
-			rc = iobuf_ring_wait(run->ring, id, &first, NULL, 5 * MS);
-			wd_leave(a->wd, rc);
-			wd_seq(a->wd, expected, rc > 0 ? first : expected);
+			rc = watched_wait(a, id, expected, &first, NULL, 5 * MS);
 			if (rc == -ETIMEDOUT)
 				continue;
 			if (rc <= 0 || (started && first != expected)) {
@@ -544,9 +554,7 @@ static void *churn_main(void *arg)
 			if (got >= want && th_rand(&seed) % 2)
 				break;
 			expected = first + (uint64_t)rc;
-			wd_enter(a->wd, "iobuf_ring_release");
-			rc = iobuf_ring_release(run->ring, id, expected);
-			wd_leave(a->wd, rc);
+			rc = watched_release(a, id, expected);
 			if (rc != 0) {
 				fail(run, "churn: release");
 				goto out;

@@ -297,6 +297,26 @@ static void test_callback_may_put(void **state)
 
 /* ---- the report of a destroy ------------------------------------------------------ */
 
+/* Destroys @p, @q, @s and @t (each may be NULL); stderr must hear nothing of it. */
+static void destroy_silently(struct iobuf_pool *p, struct iobuf_pool *q, struct iobuf_set *s, struct iobuf_set *t)
+{
+	struct capture cap;
+	char *err;
+
+	capture_start(&cap);
+	if (p)
+		iobuf_pool_destroy(p);
+	if (q)
+		iobuf_pool_destroy(q);
+	if (s)
+		iobuf_set_destroy(s);
+	if (t)
+		iobuf_set_destroy(t);
+	err = capture_stop(&cap);
+	assert_string_equal(err, "");
+	free(err);
+}
+
 /* Destroy hands each buffer still held to the config's callback, and prints nothing. */
 static void test_destroy_calls_on_leak(void **state)
 {
@@ -304,8 +324,6 @@ static void test_destroy_calls_on_leak(void **state)
 	struct iobuf_pool *p = pool_with(8, 5, 0, &pseen);
 	struct iobuf_set *s = set_with(0, &sseen);
 	iobuf_handle_t h[3], sh;
-	struct capture cap;
-	char *err;
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
@@ -314,12 +332,7 @@ static void test_destroy_calls_on_leak(void **state)
 	assert_int_equal(iobuf_get(s, 3000, &sh), 0);
 	assert_int_equal(iobuf_hold(s, sh, 1), 0);
 
-	capture_start(&cap);
-	iobuf_pool_destroy(p);
-	iobuf_set_destroy(s);
-	err = capture_stop(&cap);
-	assert_string_equal(err, "");
-	free(err);
+	destroy_silently(p, NULL, s, NULL);
 
 	assert_int_equal(pseen.calls, 2);
 	assert_int_equal(pseen.leak[0].handle, h[0]);
@@ -377,8 +390,6 @@ static void test_destroy_quiet(void **state)
 	struct iobuf_pool *p = pool_with(8, 0, IOBUF_POOL_QUIET_LEAKS, &seen), *q = pool_with(8, 0, IOBUF_POOL_QUIET_LEAKS, NULL);
 	struct iobuf_set *s = set_with(IOBUF_SET_QUIET_LEAKS, &seen), *t = set_with(IOBUF_SET_QUIET_LEAKS, NULL);
 	iobuf_handle_t h;
-	struct capture cap;
-	char *err;
 
 	(void)state;
 	assert_int_equal(iobuf_pool_get(p, &h), 0);
@@ -387,14 +398,7 @@ static void test_destroy_quiet(void **state)
 	assert_int_equal(iobuf_get(t, 64, &h), 0);
 	assert_int_equal(iobuf_pool_leaks(q, NULL, NULL), 1);
 	assert_int_equal(iobuf_set_leaks(t, NULL, NULL), 1);
-	capture_start(&cap);
-	iobuf_pool_destroy(p);
-	iobuf_pool_destroy(q);
-	iobuf_set_destroy(s);
-	iobuf_set_destroy(t);
-	err = capture_stop(&cap);
-	assert_string_equal(err, "");
-	free(err);
+	destroy_silently(p, q, s, t);
 	assert_int_equal(seen.calls, 0);
 }
 
@@ -406,8 +410,6 @@ static void test_no_report_without_leaks(void **state)
 	struct iobuf_set *s = set_with(0, NULL), *t = set_with(IOBUF_SET_TRACK_SITES, &seen);
 	struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
 	iobuf_handle_t h[4];
-	struct capture cap;
-	char *err;
 
 	(void)state;
 	assert_non_null(c);
@@ -422,14 +424,7 @@ static void test_no_report_without_leaks(void **state)
 	iobuf_cache_destroy(c);
 	assert_int_equal(iobuf_pool_leaks(p, NULL, NULL), 0);
 	assert_int_equal(iobuf_set_leaks(s, NULL, NULL), 0);
-	capture_start(&cap);
-	iobuf_pool_destroy(p);
-	iobuf_pool_destroy(q);
-	iobuf_set_destroy(s);
-	iobuf_set_destroy(t);
-	err = capture_stop(&cap);
-	assert_string_equal(err, "");
-	free(err);
+	destroy_silently(p, q, s, t);
 	assert_int_equal(seen.calls, 0);
 }
 

@@ -1153,6 +1153,32 @@ static void test_zc_unregistered(void **state)
 	zc_round(false);
 }
 
+/* A ring, @p registered on it with 4 zero-copy send slots, and a connected TCP pair. */
+static struct iobuf_uring_fixed *zc_setup(struct io_uring *r, struct iobuf_pool *p, int *cl, int *sv)
+{
+	struct iobuf_uring_fixed_config cfg = {.pool = p, .zc_slots = 4};
+	struct iobuf_uring_fixed *fx;
+	int err = 1;
+
+	ring_init(r);
+	fx = iobuf_uring_fixed_create(r, &cfg, NULL, &err);
+	assert_non_null(fx);
+	assert_int_equal(err, 0);
+	tcp_pair(cl, sv);
+	return fx;
+}
+
+/* zc_setup()'s undone: every buffer of @p must be back once @fx is destroyed. */
+static void zc_teardown(struct io_uring *r, struct iobuf_uring_fixed *fx, struct iobuf_pool *p, int cl, int sv)
+{
+	iobuf_uring_fixed_destroy(fx);
+	assert_all_back(p);
+	io_uring_queue_exit(r);
+	close(cl);
+	close(sv);
+	iobuf_pool_destroy(p);
+}
+
 /*
  * The caller puts its holder right after the send: the buffer stays out,
  * its bytes intact, until the notification puts the send's holder.  And a
@@ -1162,7 +1188,6 @@ static void test_zc_put_first(void **state)
 {
 	struct iobuf_pool *p = make_pool(4096, 8);
 	struct io_uring r;
-	struct iobuf_uring_fixed_config cfg = {.zc_slots = 4};
 	struct iobuf_uring_fixed *fx;
 	struct iobuf_uring_zc_event ev;
 	struct io_uring_cqe *cqe;
@@ -1170,14 +1195,10 @@ static void test_zc_put_first(void **state)
 	uint8_t back[4096];
 	size_t have = 0;
 	unsigned nops = 0;
-	int cl, sv, err = 0;
+	int cl, sv;
 
 	(void)state;
-	ring_init(&r);
-	cfg.pool = p;
-	fx = iobuf_uring_fixed_create(&r, &cfg, NULL, &err);
-	assert_non_null(fx);
-	tcp_pair(&cl, &sv);
+	fx = zc_setup(&r, p, &cl, &sv);
 	assert_int_equal(iobuf_pool_get(p, &h), 0);
 	fill(iobuf_pool_buf(p, h), 4096, 900);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 4096, MSG_NOSIGNAL, 5), 0);
@@ -1219,12 +1240,7 @@ static void test_zc_put_first(void **state)
 		io_uring_cqe_seen(&r, cqe);
 	}
 	assert_int_equal(iobuf_pool_put(p, h), 0);
-	iobuf_uring_fixed_destroy(fx);
-	assert_all_back(p);
-	io_uring_queue_exit(&r);
-	close(cl);
-	close(sv);
-	iobuf_pool_destroy(p);
+	zc_teardown(&r, fx, p, cl, sv);
 }
 
 /* Destroy with a send in flight puts the send's holder: no buffer is lost. */
@@ -1232,28 +1248,18 @@ static void test_fixed_destroy_puts_inflight(void **state)
 {
 	struct iobuf_pool *p = make_pool(1024, 8);
 	struct io_uring r;
-	struct iobuf_uring_fixed_config cfg = {.zc_slots = 4};
 	struct iobuf_uring_fixed *fx;
 	iobuf_handle_t h;
-	int cl, sv, err = 0;
+	int cl, sv;
 
 	(void)state;
-	ring_init(&r);
-	cfg.pool = p;
-	fx = iobuf_uring_fixed_create(&r, &cfg, NULL, &err);
-	assert_non_null(fx);
-	tcp_pair(&cl, &sv);
+	fx = zc_setup(&r, p, &cl, &sv);
 	assert_int_equal(iobuf_pool_get(p, &h), 0);
 	assert_int_equal(iobuf_uring_fixed_send_zc(fx, cl, h, 0, 1024, 0, 1), 0);
 	assert_int_equal(iobuf_pool_put(p, h), 0); /* the caller's holder */
 	assert_int_equal(in_use(p), 1);
 	/* Not submitted: nothing in flight in the kernel; the object still holds the buffer. */
-	iobuf_uring_fixed_destroy(fx);
-	assert_all_back(p);
-	io_uring_queue_exit(&r);
-	close(cl);
-	close(sv);
-	iobuf_pool_destroy(p);
+	zc_teardown(&r, fx, p, cl, sv);
 }
 
 int main(void)
