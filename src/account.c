@@ -41,6 +41,7 @@ struct iobuf_account {
 	uint64_t bytes, peak_bytes;
 	uint64_t gets, puts, refused, highs, lows;
 	uint32_t state; /* 1 between a high edge and the next low edge */
+	uint32_t crediting; /* last puts between their first and their last touch of the account */
 	pthread_mutex_t edge_lock;
 	int fd;
 };
@@ -76,7 +77,12 @@ int iobuf_account_destroy(struct iobuf_account *a)
 {
 	if (!a)
 		return -EINVAL;
-	if (iobuf__load_64(&a->bytes) != 0)
+	/*
+	 * C1: seq_cst, pairs with C1 in iobuf__account_credit(): a credit that
+	 * brought the bytes to 0 counted itself in `crediting` first, so we see
+	 * it running, or (acquire) everything it did to the account.
+	 */
+	if (__atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST) != 0 || __atomic_load_n(&a->crediting, __ATOMIC_SEQ_CST) != 0)
 		return -EBUSY;
 	if (a->fd >= 0)
 		close(a->fd);
@@ -208,11 +214,19 @@ static void uncharge(struct iobuf_account *a, int tier)
 	crossed(a, after);
 }
 
+/*
+ * The last put of a charged hand-out.  Its credit runs on past the bytes
+ * reaching 0 (the held count, a watermark edge and its callback), so a
+ * destroy must not free the account before it ends: `crediting` counts it.
+ */
 void iobuf__account_credit(struct iobuf_account *a, unsigned tier, size_t buf_size)
 {
 	(void)buf_size; /* a set's pool: its tier's size */
+	__atomic_fetch_add(&a->crediting, 1, __ATOMIC_SEQ_CST); /* C1: before the bytes drop */
 	iobuf__faa_64(&a->puts, 1);
 	uncharge(a, (int)tier);
+	/* C1: release, pairs with destroy's load: the last touch of the account. */
+	__atomic_fetch_sub(&a->crediting, 1, __ATOMIC_RELEASE);
 }
 
 /* The get is done (@rc from iobuf_get() or iobuf_cache_get()): charge its hand-out, or undo the reservation. */
