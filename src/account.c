@@ -13,7 +13,8 @@
  * the state while the level says so (looping, so the state ends where the
  * level is even when gets and puts race), and fires each flip in order:
  * the callback under the lock, then the eventfd.  Only those crossings
- * lock; the other gets and puts touch the counters alone.
+ * lock; the other gets and puts touch the counters alone.  A callback may
+ * call the account back (see `firing`).
  */
 #include "config.h"
 
@@ -104,10 +105,36 @@ static void fire(struct iobuf_account *a, bool high)
 		(void)!write(a->fd, &one, sizeof(one));
 }
 
+/*
+ * The accounts whose edges this thread is firing, innermost first: each
+ * holds its edge_lock.  A callback may get or put on any account,
+ * its own included, or ask for the fd: a crossing it makes on an account
+ * in this chain is left to that account's loop in edges(), which looks at
+ * the level again once the callback returns, so nothing locks twice.
+ */
+struct firing {
+	const struct iobuf_account *a;
+	const struct firing *outer;
+};
+static _Thread_local const struct firing *firing;
+
+static bool firing_here(const struct iobuf_account *a)
+{
+	for (const struct firing *f = firing; f; f = f->outer)
+		if (f->a == a)
+			return true;
+	return false;
+}
+
 /* The level @a->bytes moved past a mark of the edge to come: flip the state while the level says so. */
 static void edges(struct iobuf_account *a)
 {
+	struct firing me = {a, firing};
+
+	if (firing_here(a))
+		return; /* a callback's own crossing: the loop that called it fires it next */
 	pthread_mutex_lock(&a->edge_lock);
+	firing = &me;
 	for (;;) {
 		/* E1: seq_cst, with E1 in crossed(): the flip is seen, or the level that made it is. */
 		uint64_t level = __atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST);
@@ -123,6 +150,7 @@ static void edges(struct iobuf_account *a)
 			break;
 		}
 	}
+	firing = me.outer;
 	pthread_mutex_unlock(&a->edge_lock);
 }
 
@@ -303,19 +331,24 @@ int iobuf_account_ready_fd(struct iobuf_account *a)
 {
 	int fd;
 
+	bool locked;
+
 	if (!a)
 		return -EINVAL;
-	pthread_mutex_lock(&a->edge_lock);
+	locked = !firing_here(a); /* from a callback of @a, this thread holds its lock already */
+	if (locked)
+		pthread_mutex_lock(&a->edge_lock);
 	if (a->fd < 0) {
 		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (fd < 0) {
-			pthread_mutex_unlock(&a->edge_lock);
-			return -errno;
-		}
-		a->fd = fd;
+		if (fd >= 0)
+			a->fd = fd;
+		else
+			fd = -errno;
 	}
-	fd = a->fd;
-	pthread_mutex_unlock(&a->edge_lock);
+	if (a->fd >= 0)
+		fd = a->fd;
+	if (locked)
+		pthread_mutex_unlock(&a->edge_lock);
 	return fd;
 }
 

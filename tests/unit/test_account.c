@@ -674,6 +674,69 @@ static void test_destroy_during_credit(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* The callback of the high edge sheds load: it asks for the fd and puts charged buffers, down through low. */
+struct shed {
+	struct iobuf_set *s;
+	iobuf_handle_t h[4];
+	int n, fd;
+	struct edge_log log;
+	bool done;
+};
+
+static void on_edge_shed(struct iobuf_account *a, bool high, void *arg)
+{
+	struct shed *sh = arg;
+
+	on_edge(a, high, &sh->log);
+	if (!high)
+		return;
+	sh->fd = iobuf_account_ready_fd(a);
+	while (sh->n > 0)
+		assert_int_equal(iobuf_put(sh->s, sh->h[--sh->n]), 0);
+}
+
+static void *shed_run(void *arg)
+{
+	struct shed *sh = arg;
+	struct iobuf_account_config cfg = {.high_bytes = 4 * 64, .low_bytes = 64, .on_watermark = on_edge_shed, .arg = sh};
+	struct iobuf_account *a = iobuf_account_create(sh->s, &cfg, NULL);
+	iobuf_handle_t last;
+
+	assert_non_null(a);
+	for (sh->n = 0; sh->n < 3; sh->n++)
+		assert_int_equal(iobuf_account_get(a, 64, &sh->h[sh->n]), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &last), 0); /* high: the callback puts the other three */
+	assert_int_equal(iobuf_put(sh->s, last), 0);
+	assert_int_equal(stats(a).bytes, 0);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	pthread_mutex_lock(&gate.m);
+	sh->done = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.m);
+	return NULL;
+}
+
+/*
+ * A callback may call the account back: its fd, and puts that cross the
+ * next edge, which then fires after it returns, in order, once.  Run on a
+ * thread, so that a deadlock fails the test by its watchdog.
+ */
+static void test_callback_calls_back(void **state)
+{
+	struct shed sh = {.s = small_set(0), .fd = -1};
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, shed_run, &sh), 0);
+	assert_true(gate_wait(&sh.done));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(sh.fd >= 0);
+	assert_int_equal(sh.log.n, 2);
+	assert_true(sh.log.high[0]);
+	assert_false(sh.log.high[1]);
+	iobuf_set_destroy(sh.s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -690,6 +753,7 @@ int main(void)
 		cmocka_unit_test(test_spill_byte_limit),
 		cmocka_unit_test(test_two_threads),
 		cmocka_unit_test(test_destroy_during_credit),
+		cmocka_unit_test(test_callback_calls_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
