@@ -257,25 +257,34 @@ void iobuf__account_credit(struct iobuf_account *a, unsigned tier, size_t buf_si
 	__atomic_fetch_sub(&a->crediting, 1, __ATOMIC_RELEASE);
 }
 
-/* The get is done (@rc from iobuf_get() or iobuf_cache_get()): charge its hand-out, or undo the reservation. */
-static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
+/* A get that charged nothing in the end: its buffer (if any) goes back, and the caller gets none. */
+static int undo(struct iobuf_account *a, int tier, iobuf_handle_t *h, int rc)
 {
+	uncharge(a, tier);
+	if (*h != IOBUF_HANDLE_NONE)
+		(void)iobuf_put(a->set, *h);
+	*h = IOBUF_HANDLE_NONE;
+	return rc;
+}
+
+/* The get into *@h is done (@rc from the set's or the cache's get): charge its hand-out, or undo the reservation. */
+static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t *hp)
+{
+	iobuf_handle_t h = *hp;
+
 	if (rc < 0) {
-		uncharge(a, tier);
-		return rc;
+		*hp = IOBUF_HANDLE_NONE;
+		return undo(a, tier, hp, rc);
 	}
-	/* The tiers alone serve an account: a buffer of the fallback goes back, as if the tiers were empty. */
-	if (iobuf__set_of_fallback(a->set, h)) {
-		uncharge(a, tier);
-		(void)iobuf_put(a->set, h);
-		return -ENOBUFS;
-	}
+	/*
+	 * The tiers alone serve an account: a buffer of the fallback (a cache's
+	 * get may take one) goes back, as if the tiers were empty.
+	 */
+	if (iobuf__set_of_fallback(a->set, h))
+		return undo(a, tier, hp, -ENOBUFS);
 	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: move the reservation there. */
-	if ((int)iobuf_handle_tag(h) != tier && reserve(a, (int)iobuf_handle_tag(h), tier) < 0) {
-		uncharge(a, tier);
-		(void)iobuf_put(a->set, h);
-		return -EDQUOT;
-	}
+	if ((int)iobuf_handle_tag(h) != tier && reserve(a, (int)iobuf_handle_tag(h), tier) < 0)
+		return undo(a, tier, hp, -EDQUOT);
 	(void)iobuf__pool_charge(iobuf_set_pool(a->set, (int)iobuf_handle_tag(h)), h, a);
 	iobuf__faa_64(&a->gets, 1);
 	/* The high edge only for a get that got its buffer: a refused one leaves no edge pair behind. */
@@ -295,8 +304,8 @@ int iobuf_account_get(struct iobuf_account *a, size_t size, iobuf_handle_t *h)
 	rc = charge(a, tier);
 	if (rc < 0)
 		return rc;
-	rc = iobuf_get(a->set, size, h);
-	return finish(a, tier, rc, *h);
+	rc = iobuf__set_get_tiers(a->set, size, h);
+	return finish(a, tier, rc, h);
 }
 
 int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
@@ -312,7 +321,7 @@ int iobuf_account_get_cached(struct iobuf_account *a, struct iobuf_cache *c, siz
 	if (rc < 0)
 		return rc;
 	rc = iobuf_cache_get(c, size, h);
-	return finish(a, tier, rc, *h);
+	return finish(a, tier, rc, h);
 }
 
 struct iobuf_set *iobuf__account_set(const struct iobuf_account *a)
