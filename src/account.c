@@ -13,7 +13,8 @@
  * the state while the level says so (looping, so the state ends where the
  * level is even when gets and puts race), and fires each flip in order:
  * the callback under the lock, then the eventfd.  Only those crossings
- * lock; the other gets and puts touch the counters alone.
+ * lock; the other gets and puts touch the counters alone.  A callback may
+ * call the account back (see `firing`).
  */
 #include "config.h"
 
@@ -41,6 +42,7 @@ struct iobuf_account {
 	uint64_t bytes, peak_bytes;
 	uint64_t gets, puts, refused, highs, lows;
 	uint32_t state; /* 1 between a high edge and the next low edge */
+	uint32_t crediting; /* last puts between their first and their last touch of the account */
 	pthread_mutex_t edge_lock;
 	int fd;
 };
@@ -76,7 +78,12 @@ int iobuf_account_destroy(struct iobuf_account *a)
 {
 	if (!a)
 		return -EINVAL;
-	if (iobuf__load_64(&a->bytes) != 0)
+	/*
+	 * C1: seq_cst, pairs with C1 in iobuf__account_credit(): a credit that
+	 * brought the bytes to 0 counted itself in `crediting` first, so we see
+	 * it running, or (acquire) everything it did to the account.
+	 */
+	if (__atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST) != 0 || __atomic_load_n(&a->crediting, __ATOMIC_SEQ_CST) != 0)
 		return -EBUSY;
 	if (a->fd >= 0)
 		close(a->fd);
@@ -98,10 +105,36 @@ static void fire(struct iobuf_account *a, bool high)
 		(void)!write(a->fd, &one, sizeof(one));
 }
 
+/*
+ * The accounts whose edges this thread is firing, innermost first: each
+ * holds its edge_lock.  A callback may get or put on any account,
+ * its own included, or ask for the fd: a crossing it makes on an account
+ * in this chain is left to that account's loop in edges(), which looks at
+ * the level again once the callback returns, so nothing locks twice.
+ */
+struct firing {
+	const struct iobuf_account *a;
+	const struct firing *outer;
+};
+static _Thread_local const struct firing *firing;
+
+static bool firing_here(const struct iobuf_account *a)
+{
+	for (const struct firing *f = firing; f; f = f->outer)
+		if (f->a == a)
+			return true;
+	return false;
+}
+
 /* The level @a->bytes moved past a mark of the edge to come: flip the state while the level says so. */
 static void edges(struct iobuf_account *a)
 {
+	struct firing me = {a, firing};
+
+	if (firing_here(a))
+		return; /* a callback's own crossing: the loop that called it fires it next */
 	pthread_mutex_lock(&a->edge_lock);
+	firing = &me;
 	for (;;) {
 		/* E1: seq_cst, with E1 in crossed(): the flip is seen, or the level that made it is. */
 		uint64_t level = __atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST);
@@ -117,6 +150,7 @@ static void edges(struct iobuf_account *a)
 			break;
 		}
 	}
+	firing = me.outer;
 	pthread_mutex_unlock(&a->edge_lock);
 }
 
@@ -208,32 +242,49 @@ static void uncharge(struct iobuf_account *a, int tier)
 	crossed(a, after);
 }
 
+/*
+ * The last put of a charged hand-out.  Its credit runs on past the bytes
+ * reaching 0 (the held count, a watermark edge and its callback), so a
+ * destroy must not free the account before it ends: `crediting` counts it.
+ */
 void iobuf__account_credit(struct iobuf_account *a, unsigned tier, size_t buf_size)
 {
 	(void)buf_size; /* a set's pool: its tier's size */
+	__atomic_fetch_add(&a->crediting, 1, __ATOMIC_SEQ_CST); /* C1: before the bytes drop */
 	iobuf__faa_64(&a->puts, 1);
 	uncharge(a, (int)tier);
+	/* C1: release, pairs with destroy's load: the last touch of the account. */
+	__atomic_fetch_sub(&a->crediting, 1, __ATOMIC_RELEASE);
 }
 
-/* The get is done (@rc from iobuf_get() or iobuf_cache_get()): charge its hand-out, or undo the reservation. */
-static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t h)
+/* A get that charged nothing in the end: its buffer (if any) goes back, and the caller gets none. */
+static int undo(struct iobuf_account *a, int tier, iobuf_handle_t *h, int rc)
 {
+	uncharge(a, tier);
+	if (*h != IOBUF_HANDLE_NONE)
+		(void)iobuf_put(a->set, *h);
+	*h = IOBUF_HANDLE_NONE;
+	return rc;
+}
+
+/* The get into *@h is done (@rc from the set's or the cache's get): charge its hand-out, or undo the reservation. */
+static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t *hp)
+{
+	iobuf_handle_t h = *hp;
+
 	if (rc < 0) {
-		uncharge(a, tier);
-		return rc;
+		*hp = IOBUF_HANDLE_NONE;
+		return undo(a, tier, hp, rc);
 	}
-	/* The tiers alone serve an account: a buffer of the fallback goes back, as if the tiers were empty. */
-	if (iobuf__set_of_fallback(a->set, h)) {
-		uncharge(a, tier);
-		(void)iobuf_put(a->set, h);
-		return -ENOBUFS;
-	}
+	/*
+	 * The tiers alone serve an account: a buffer of the fallback (a cache's
+	 * get may take one) goes back, as if the tiers were empty.
+	 */
+	if (iobuf__set_of_fallback(a->set, h))
+		return undo(a, tier, hp, -ENOBUFS);
 	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: move the reservation there. */
-	if ((int)iobuf_handle_tag(h) != tier && reserve(a, (int)iobuf_handle_tag(h), tier) < 0) {
-		uncharge(a, tier);
-		(void)iobuf_put(a->set, h);
-		return -EDQUOT;
-	}
+	if ((int)iobuf_handle_tag(h) != tier && reserve(a, (int)iobuf_handle_tag(h), tier) < 0)
+		return undo(a, tier, hp, -EDQUOT);
 	(void)iobuf__pool_charge(iobuf_set_pool(a->set, (int)iobuf_handle_tag(h)), h, a);
 	iobuf__faa_64(&a->gets, 1);
 	/* The high edge only for a get that got its buffer: a refused one leaves no edge pair behind. */
@@ -251,8 +302,9 @@ static int get_as(struct iobuf_account *a, struct iobuf_cache *c, size_t size, i
 	rc = charge(a, tier);
 	if (rc < 0)
 		return rc;
-	rc = c ? iobuf_cache_get(c, size, h) : iobuf_get(a->set, size, h);
-	return finish(a, tier, rc, *h);
+	/* The tiers alone serve an account: never a buffer of the fallback, not even for a moment. */
+	rc = c ? iobuf__cache_get_tiers(c, size, h) : iobuf__set_get_tiers(a->set, size, h);
+	return finish(a, tier, rc, h);
 }
 
 int iobuf_account_get(struct iobuf_account *a, size_t size, iobuf_handle_t *h)
@@ -285,19 +337,24 @@ int iobuf_account_ready_fd(struct iobuf_account *a)
 {
 	int fd;
 
+	bool locked;
+
 	if (!a)
 		return -EINVAL;
-	pthread_mutex_lock(&a->edge_lock);
+	locked = !firing_here(a); /* from a callback of @a, this thread holds its lock already */
+	if (locked)
+		pthread_mutex_lock(&a->edge_lock);
 	if (a->fd < 0) {
 		fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (fd < 0) {
-			pthread_mutex_unlock(&a->edge_lock);
-			return -errno;
-		}
-		a->fd = fd;
+		if (fd >= 0)
+			a->fd = fd;
+		else
+			fd = -errno;
 	}
-	fd = a->fd;
-	pthread_mutex_unlock(&a->edge_lock);
+	if (a->fd >= 0)
+		fd = a->fd;
+	if (locked)
+		pthread_mutex_unlock(&a->edge_lock);
 	return fd;
 }
 

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <iobuf/slot.h>
+
 struct iobuf_account;
 struct iobuf_cache;
 struct iobuf_set;
@@ -15,6 +17,9 @@ void iobuf__account_credit(struct iobuf_account *acct, unsigned tier, size_t buf
 
 /* The set @acct charges gets from. */
 struct iobuf_set *iobuf__account_set(const struct iobuf_account *acct);
+
+/* iobuf_cache_get() from the tiers alone, never the set's fallback (src/cache.c). */
+int iobuf__cache_get_tiers(struct iobuf_cache *cache, size_t size, iobuf_handle_t *h);
 
 /* True when @cache is a set-bound cache of @set (src/cache.c). */
 bool iobuf__cache_of_set(const struct iobuf_cache *cache, const struct iobuf_set *set);

@@ -96,6 +96,24 @@ void iobuf_builder_destroy(struct iobuf_builder *b)
 	free(b);
 }
 
+/*
+ * Whether the builder's buffer is still held.  Holders are counted, not
+ * named: a slice holder that puts twice puts the builder's holder, and the
+ * buffer goes back (and out again).  Then the frame is lost, and the
+ * builder forgets the buffer rather than write into, or put, another
+ * hand-out's: the refusal of iobuf_holders() (-EALREADY, -ESTALE).
+ */
+static int still_held(struct iobuf_builder *b)
+{
+	int rc = b->h == IOBUF_HANDLE_NONE ? 0 : iobuf_holders(b->set, b->h);
+
+	if (rc >= 0)
+		return 0;
+	forget(b);
+	b->len = b->room = 0;
+	return rc;
+}
+
 int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t *room)
 {
 	size_t need, size;
@@ -105,6 +123,9 @@ int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t
 
 	if (!b || !p || len == 0)
 		return -EINVAL;
+	rc = still_held(b);
+	if (rc < 0)
+		return rc;
 	if (b->h == IOBUF_HANDLE_NONE || len > b->cap - b->start - b->len) {
 		if (len > iobuf__set_max_size(b->set) - b->len)
 			return -EMSGSIZE;
@@ -171,6 +192,9 @@ int iobuf_builder_freeze(struct iobuf_builder *b, struct iobuf_slice *s)
 	*s = IOBUF_SLICE_NONE;
 	if (b->len == 0)
 		return -ENODATA;
+	rc = still_held(b);
+	if (rc < 0)
+		return rc;
 	/* A frame that fills the buffer takes the builder's own holder over: no hold, and no shared put after. */
 	if (b->start + b->len < b->cap) {
 		rc = iobuf_hold(b->set, b->h, 1);

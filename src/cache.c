@@ -407,9 +407,9 @@ bool iobuf__cache_of_set(const struct iobuf_cache *c, const struct iobuf_set *se
  */
 static int get_for_read(struct iobuf_cache *c, struct iobuf_account *acct, int tier, size_t size, iobuf_handle_t *h)
 {
-	int rc = acct ? iobuf_account_get_cached(acct, c, size, h) : iobuf_cache_get(c, size, h);
+	int rc = acct ? iobuf_account_get_cached(acct, c, size, h) : iobuf__cache_get_tiers(c, size, h);
 
-	if (rc == 0 && IOBUF_UNLIKELY((int)iobuf_handle_tag(*h) != tier || iobuf__set_of_fallback(c->set, *h))) {
+	if (rc == 0 && IOBUF_UNLIKELY((int)iobuf_handle_tag(*h) != tier)) {
 		(void)iobuf_put(c->set, *h);
 		return -ENOBUFS;
 	}
@@ -498,7 +498,8 @@ static int get_from(void *ctx, int ti)
 	return 0;
 }
 
-int iobuf__cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+/* The out-of-line get: the stack, the pool, a spill, and (@fallback) the set's fallback. */
+static int get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h, bool fallback)
 {
 	int ti;
 
@@ -511,14 +512,32 @@ int iobuf__cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
 		return -EBUSY;
 	ti = tier_for_get(c, size);
 	if (ti < 0)
-		return ti == -EMSGSIZE && c->set ? iobuf__set_fallback_get(c->set, size, h) : ti;
+		return ti == -EMSGSIZE && fallback && c->set ? iobuf__set_fallback_get(c->set, size, h) : ti;
 	if (get_from(&(struct spill_ctx){c, h}, ti) == 0)
 		return 0;
 	if (!c->set)
 		return -ENOBUFS;
 	if (iobuf__set_spill(c->set, ti, get_from, &(struct spill_ctx){c, h}) == 0)
 		return 0;
-	return iobuf__set_fallback_get(c->set, size, h); /* the fallback's buffers pass the cache by */
+	/* The fallback's buffers pass the cache by. */
+	return fallback ? iobuf__set_fallback_get(c->set, size, h) : -ENOBUFS;
+}
+
+int iobuf__cache_get_slow(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+{
+	return get_slow(c, size, h, true);
+}
+
+int iobuf__cache_get_tiers(struct iobuf_cache *c, size_t size, iobuf_handle_t *h)
+{
+	struct iobuf_cache_tier *t;
+
+	/* iobuf_cache_get()'s inline path, then the slow one without the fallback. */
+	if (c && h && (t = iobuf__cache_tier_for(c, size)) != NULL && t->top > t->lo) {
+		iobuf__cache_pop(t, 1, h, NULL);
+		return 0;
+	}
+	return get_slow(c, size, h, false);
 }
 
 void *iobuf__cache_buf_slow(const struct iobuf_cache *c, iobuf_handle_t h)

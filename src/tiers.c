@@ -329,6 +329,16 @@ int iobuf_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
 	return get_tier(s, t, size, h);
 }
 
+int iobuf__set_get_tiers(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
+{
+	int t = iobuf_tier_for_size(size);
+
+	*h = IOBUF_HANDLE_NONE;
+	if (t < 0)
+		return t;
+	return get_tier(s, t, 0, h); /* @size 0: no fallback, as a waiting get */
+}
+
 int iobuf__set_fallback_get(struct iobuf_set *s, size_t size, iobuf_handle_t *h)
 {
 	int rc;

@@ -30,6 +30,13 @@ bool iobuf__set_of_fallback(const struct iobuf_set *set, iobuf_handle_t h);
 /* The largest get @set serves: 256 KiB, or the fallback's size when larger. */
 size_t iobuf__set_max_size(const struct iobuf_set *set);
 
+/*
+ * iobuf_get() from the tiers alone (spilling when @set does), never the
+ * fallback's: for the accounts, which the tiers alone serve.  @set and @h
+ * not NULL; *@h is NONE on failure.
+ */
+int iobuf__set_get_tiers(struct iobuf_set *set, size_t size, iobuf_handle_t *h);
+
 /* A get served by the fallback: -EMSGSIZE above its size, -ENOBUFS when none is free or there is none. */
 int iobuf__set_fallback_get(struct iobuf_set *set, size_t size, iobuf_handle_t *h);
 

@@ -45,7 +45,12 @@ struct iobuf_account_config {
 	uint64_t max_bytes;                     /* tier sizes of the buffers held, summed; 0: no limit */
 	uint64_t high_bytes;                    /* the high watermark; 0: no watermarks */
 	uint64_t low_bytes;                     /* the low watermark, below high_bytes */
-	/* Called at each edge (@high: the high mark was reached), on the thread that crossed it; may be NULL. */
+	/*
+	 * Called at each edge (@high: the high mark was reached), on the
+	 * thread that crossed it, one at a time and in order; may be NULL.  It
+	 * may get and put on the account (an edge it causes fires after it
+	 * returns) and ask for its fd, but not destroy it.
+	 */
 	void (*on_watermark)(struct iobuf_account *acct, bool high, void *arg);
 	void *arg;
 };

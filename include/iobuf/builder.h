@@ -74,7 +74,8 @@ IOBUF_API void iobuf_builder_destroy(struct iobuf_builder *b);
  * NULL arguments or @len 0; -EMSGSIZE when the frame and @len exceed 256
  * KiB; -ENOBUFS, -EDQUOT or -EBUSY when no buffer could be had (from the
  * set, the account or the cache).  A failed call keeps the frame as it
- * was.
+ * was, but for -EALREADY or -ESTALE: the builder's buffer was put under
+ * it (a holder put once too often), and the frame is lost.
  */
 IOBUF_API int iobuf_builder_writable(struct iobuf_builder *b, size_t len, void **p, size_t *room);
 
@@ -104,8 +105,9 @@ IOBUF_API size_t iobuf_builder_len(const struct iobuf_builder *b);
  * *@s covers the frame's bytes and holds its buffer (one atomic
  * operation); the bytes are never written again by the builder.  Records
  * the buffer's length up to the frame's end (iobuf_len()).  Returns 0;
- * -ENODATA for an empty frame (nothing is frozen); -EINVAL for NULL; the
- * errors of iobuf_hold().
+ * -ENODATA for an empty frame (nothing is frozen); -EINVAL for NULL;
+ * -EALREADY or -ESTALE when the buffer was put under the builder (the
+ * frame is lost); the errors of iobuf_hold().
  */
 IOBUF_API int iobuf_builder_freeze(struct iobuf_builder *b, struct iobuf_slice *s);
 

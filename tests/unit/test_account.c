@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -589,6 +590,153 @@ static void test_two_threads(void **state)
 	iobuf_set_destroy(s);
 }
 
+/* ---- destroy racing a credit, and callbacks that call the account ---------------------------- */
+
+/* Holds the low edge's callback (on the putting thread) until released: the credit is then under way. */
+static struct gate {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool entered, release;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static void on_edge_gated(struct iobuf_account *a, bool high, void *arg)
+{
+	(void)a;
+	(void)arg;
+	if (high)
+		return;
+	pthread_mutex_lock(&gate.m);
+	gate.entered = true;
+	pthread_cond_broadcast(&gate.cv);
+	while (!gate.release)
+		pthread_cond_wait(&gate.cv, &gate.m);
+	pthread_mutex_unlock(&gate.m);
+}
+
+struct put_arg {
+	struct iobuf_set *s;
+	iobuf_handle_t h;
+	int rc;
+};
+
+static void *put_one(void *arg)
+{
+	struct put_arg *pa = arg;
+
+	pa->rc = iobuf_put(pa->s, pa->h);
+	return NULL;
+}
+
+/* Wait (bounded by a generous watchdog) until @flag is true under the gate's lock. */
+static bool gate_wait(bool *flag)
+{
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&gate.m);
+	while (!*flag && rc == 0)
+		rc = pthread_cond_timedwait(&gate.cv, &gate.m, &until);
+	pthread_mutex_unlock(&gate.m);
+	return *flag;
+}
+
+/*
+ * A destroy while the last put's credit is still running (its low edge's
+ * callback, here held open) is refused with -EBUSY: the credit touches
+ * the account until it returns, so freeing it there would be a use after
+ * free on the putting thread.
+ */
+static void test_destroy_during_credit(void **state)
+{
+	struct iobuf_set *s = small_set(0);
+	struct iobuf_account_config cfg = {.high_bytes = 64, .low_bytes = 0, .on_watermark = on_edge_gated};
+	struct iobuf_account *a = iobuf_account_create(s, &cfg, NULL);
+	struct put_arg pa = {s, IOBUF_HANDLE_NONE, -1};
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(a);
+	gate.entered = gate.release = false;
+	assert_int_equal(iobuf_account_get(a, 64, &pa.h), 0); /* the high edge: passes the gate */
+	assert_int_equal(pthread_create(&t, NULL, put_one, &pa), 0);
+	assert_true(gate_wait(&gate.entered)); /* the put's credit is in the low edge's callback */
+	assert_int_equal(stats(a).bytes, 0);
+	assert_int_equal(iobuf_account_destroy(a), -EBUSY);
+	pthread_mutex_lock(&gate.m);
+	gate.release = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.m);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(pa.rc, 0);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
+/* The callback of the high edge sheds load: it asks for the fd and puts charged buffers, down through low. */
+struct shed {
+	struct iobuf_set *s;
+	iobuf_handle_t h[4];
+	int n, fd;
+	struct edge_log log;
+	bool done;
+};
+
+static void on_edge_shed(struct iobuf_account *a, bool high, void *arg)
+{
+	struct shed *sh = arg;
+
+	on_edge(a, high, &sh->log);
+	if (!high)
+		return;
+	sh->fd = iobuf_account_ready_fd(a);
+	while (sh->n > 0)
+		assert_int_equal(iobuf_put(sh->s, sh->h[--sh->n]), 0);
+}
+
+static void *shed_run(void *arg)
+{
+	struct shed *sh = arg;
+	struct iobuf_account_config cfg = {.high_bytes = 4 * 64, .low_bytes = 64, .on_watermark = on_edge_shed, .arg = sh};
+	struct iobuf_account *a = iobuf_account_create(sh->s, &cfg, NULL);
+	iobuf_handle_t last;
+
+	assert_non_null(a);
+	for (sh->n = 0; sh->n < 3; sh->n++)
+		assert_int_equal(iobuf_account_get(a, 64, &sh->h[sh->n]), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &last), 0); /* high: the callback puts the other three */
+	assert_int_equal(iobuf_put(sh->s, last), 0);
+	assert_int_equal(stats(a).bytes, 0);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	pthread_mutex_lock(&gate.m);
+	sh->done = true;
+	pthread_cond_broadcast(&gate.cv);
+	pthread_mutex_unlock(&gate.m);
+	return NULL;
+}
+
+/*
+ * A callback may call the account back: its fd, and puts that cross the
+ * next edge, which then fires after it returns, in order, once.  Run on a
+ * thread, so that a deadlock fails the test by its watchdog.
+ */
+static void test_callback_calls_back(void **state)
+{
+	struct shed sh = {.s = small_set(0), .fd = -1};
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, shed_run, &sh), 0);
+	assert_true(gate_wait(&sh.done));
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(sh.fd >= 0);
+	assert_int_equal(sh.log.n, 2);
+	assert_true(sh.log.high[0]);
+	assert_false(sh.log.high[1]);
+	iobuf_set_destroy(sh.s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -604,6 +752,8 @@ int main(void)
 		cmocka_unit_test(test_no_edge_for_a_failed_get),
 		cmocka_unit_test(test_spill_byte_limit),
 		cmocka_unit_test(test_two_threads),
+		cmocka_unit_test(test_destroy_during_credit),
+		cmocka_unit_test(test_callback_calls_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

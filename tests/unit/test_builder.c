@@ -283,6 +283,68 @@ static void test_errors(void **state)
 	iobuf_set_destroy(s);
 }
 
+/*
+ * A slice holder that puts twice (holders are counted, not named) puts the
+ * builder's own holder: the buffer goes back, and may be handed out again.
+ * The builder then must not write there: its next call is refused
+ * (-EALREADY, or -ESTALE once the buffer is out again), the new owner's
+ * bytes stay as they are, and the builder goes on in a fresh buffer.
+ */
+static void test_buffer_put_under_the_builder(void **state)
+{
+	struct iobuf_set *s = set_of(1);
+	struct iobuf_builder *b = iobuf_builder_create(s, NULL, NULL);
+	struct iobuf_slice sl, again;
+	uint8_t data[64], want[4096];
+	iobuf_handle_t other;
+	void *p;
+
+	(void)state;
+	assert_non_null(b);
+	pattern(data, sizeof(data), 1);
+	/* Freed, not handed out again: -EALREADY, for writable and freeze alike. */
+	assert_int_equal(iobuf_builder_append(b, data, 16), 0);
+	assert_int_equal(iobuf_builder_freeze(b, &sl), 0);
+	again = sl;
+	assert_int_equal(iobuf_slice_put(s, &sl), 0);
+	assert_int_equal(iobuf_slice_put(s, &again), 0); /* the builder's holder: the buffer is free */
+	assert_int_equal(in_use_all(s), 0);
+	assert_int_equal(iobuf_builder_writable(b, 16, &p, NULL), -EALREADY);
+	assert_int_equal(iobuf_builder_len(b), 0);
+	assert_int_equal(iobuf_builder_append(b, data, 16), 0); /* a fresh buffer */
+	assert_int_equal(iobuf_builder_freeze(b, &sl), 0);
+	again = sl;
+	assert_int_equal(iobuf_slice_put(s, &sl), 0);
+	assert_int_equal(iobuf_slice_put(s, &again), 0);
+	/* Handed out again: -ESTALE, and the new owner's bytes are untouched. */
+	assert_int_equal(iobuf_get(s, 4096, &other), 0);
+	pattern(want, sizeof(want), 7);
+	memcpy(iobuf_buf(s, other), want, sizeof(want));
+	assert_int_equal(iobuf_builder_append(b, data, 16), -ESTALE);
+	assert_memory_equal(iobuf_buf(s, other), want, sizeof(want));
+	assert_int_equal(iobuf_builder_len(b), 0);
+	/* A frame committed before the buffer went: freeze refuses it, rather than hand out a dead slice. */
+	assert_int_equal(iobuf_put(s, other), 0);
+	assert_int_equal(iobuf_builder_append(b, data, 16), 0);
+	assert_int_equal(iobuf_builder_freeze(b, &sl), 0);
+	assert_int_equal(iobuf_builder_append(b, data, 8), 0);
+	again = sl;
+	assert_int_equal(iobuf_slice_put(s, &sl), 0);
+	assert_int_equal(iobuf_slice_put(s, &again), 0);
+	assert_int_equal(iobuf_builder_freeze(b, &sl), -EALREADY);
+	assert_true(sl.h == IOBUF_HANDLE_NONE);
+	assert_int_equal(iobuf_builder_len(b), 0);
+	iobuf_builder_destroy(b); /* holds nothing: puts nothing */
+	assert_int_equal(in_use_all(s), 0);
+	{
+		struct iobuf_pool_stats ps;
+
+		assert_int_equal(iobuf_pool_stats(iobuf_set_pool(s, IOBUF_TIER_SMALL), &ps), 0);
+		assert_int_equal(ps.refused_already + ps.refused_stale + ps.refused_invalid, 0);
+	}
+	iobuf_set_destroy(s);
+}
+
 /* A cache or an account of another set, or a pool's cache, is refused at create: its buffers are not the set's. */
 static void test_foreign_cache_or_account(void **state)
 {
@@ -499,6 +561,7 @@ int main(void)
 		cmocka_unit_test(test_largest_tier),
 		cmocka_unit_test(test_cache_and_account),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_buffer_put_under_the_builder),
 		cmocka_unit_test(test_foreign_cache_or_account),
 		cmocka_unit_test(test_model),
 		cmocka_unit_test(test_frozen_bytes_stay),

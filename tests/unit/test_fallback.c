@@ -208,6 +208,55 @@ static void test_with_the_rest(void **state)
 	iobuf_set_destroy(s);
 }
 
+/*
+ * An account's get never takes the fallback's buffer, not even for a
+ * moment: with its tier empty it is -ENOBUFS and the fallback serves
+ * nothing (its gets and fallback_gets stay 0), so it cannot make another
+ * thread's get of the fallback fail meanwhile.
+ */
+static void test_account_leaves_the_fallback_alone(void **state)
+{
+	struct iobuf_set *s = set_fb(1);
+	struct iobuf_account_config acfg = {0};
+	struct iobuf_account *a = iobuf_account_create(s, &acfg, NULL);
+	iobuf_handle_t n0, n1, h;
+
+	(void)state;
+	assert_non_null(a);
+	assert_int_equal(iobuf_get(s, 64, &n0), 0);
+	assert_int_equal(iobuf_get(s, 64, &n1), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &h), -ENOBUFS);
+	assert_true(h == IOBUF_HANDLE_NONE);
+	assert_int_equal(stats(s).fallback_gets, 0);
+	assert_int_equal(stats(s).fallback.gets, 0);
+	/* Through a cache, and a cache's read: the same, the fallback untouched. */
+	{
+		struct iobuf_cache *c = iobuf_cache_create(s, NULL, NULL);
+		struct iobuf_slice sl[2];
+		int sv[2], kept;
+
+		assert_non_null(c);
+		assert_int_equal(iobuf_account_get_cached(a, c, 64, &h), -ENOBUFS);
+		assert_true(h == IOBUF_HANDLE_NONE);
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		assert_int_equal(write(sv[0], "x", 1), 1);
+		assert_int_equal(iobuf_account_readv(a, c, sv[1], IOBUF_TIER_NANO, sl, 2, &kept), -ENOBUFS);
+		assert_int_equal(iobuf_cache_readv(c, sv[1], IOBUF_TIER_NANO, sl, 2, &kept), -ENOBUFS);
+		assert_int_equal(stats(s).fallback_gets, 0);
+		assert_int_equal(stats(s).fallback.gets, 0);
+		close(sv[0]);
+		close(sv[1]);
+		iobuf_cache_destroy(c);
+	}
+	assert_int_equal(iobuf_put(s, n0), 0);
+	assert_int_equal(iobuf_account_get(a, 64, &h), 0); /* the tier again */
+	assert_ptr_equal(iobuf_account_of(s, h), a);
+	assert_int_equal(iobuf_put(s, h), 0);
+	assert_int_equal(iobuf_put(s, n1), 0);
+	assert_int_equal(iobuf_account_destroy(a), 0);
+	iobuf_set_destroy(s);
+}
+
 /* Reads take tier buffers only: with the tier empty they say -ENOBUFS, the fallback untouched. */
 static void test_reads_use_the_tiers(void **state)
 {
@@ -266,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_with_the_rest),
 		cmocka_unit_test(test_reads_use_the_tiers),
+		cmocka_unit_test(test_account_leaves_the_fallback_alone),
 		cmocka_unit_test(test_config_errors),
 	};
 
