@@ -23,6 +23,7 @@
 #include <iobuf/kind.h>
 #include <iobuf/builder.h>
 #include <iobuf/chan.h>
+#include <iobuf/reserve.h>
 #include <iobuf/uring.h>
 
 #endif /* IOBUF_H */
