@@ -12,7 +12,7 @@ set -eu
 # The one list of Debian packages, for ./autogen.sh --install-deps and .ci/run alike:
 # everything the build, make check and every step of tests/run-all.sh use.
 #   build:       compilers, autotools, pkg-config; Concurrency Kit (the atomics), liburcu
-#                (the reserve layer, the urcu benchmark peer), liburing (io_uring, optional)
+#                (the reserve layer's wfcqueue delivery, the urcu benchmark peer), liburing (io_uring, optional)
 #   tests:       cmocka; clang with its sanitizer runtimes (libclang-rt-dev is only a
 #                "recommends" of clang); valgrind; socat (the echo test); groff (the man-page
 #                lint); man-db (the whatis index that man -k reads); git (run-all.sh copies

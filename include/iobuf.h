@@ -2,7 +2,8 @@
 /*
  * iobuf.h - lock-free bounded buffer pools for network servers.
  *
- * The umbrella header: includes every public iobuf header.
+ * The umbrella header: includes every public iobuf header but
+ * iobuf/reserve_urcu.h, which needs liburcu's headers.
  * See iobuf(7) for the overview.
  */
 #ifndef IOBUF_H

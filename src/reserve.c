@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include <iobuf/reserve.h>
+#include <iobuf/reserve_urcu.h>
 #include <iobuf/slice.h>
 #include <iobuf/tiers.h>
 
@@ -588,6 +589,58 @@ int iobuf_stream_wait(struct iobuf_stream *s, struct iobuf_group *g, int64_t tim
 	}
 	iobuf__faa_32(&s->waiters, (uint32_t)-1);
 	return rc;
+}
+
+/* A node with room for a group of @n records; its records sit right after it. */
+static struct iobuf_group_node *node_alloc(uint32_t n)
+{
+	struct iobuf_group_node *nd = malloc(sizeof(*nd) + (size_t)n * sizeof(struct iobuf_record));
+
+	if (nd)
+		cds_wfcq_node_init(&nd->node);
+	return nd;
+}
+
+int iobuf_stream_pump(struct iobuf_stream *s, struct cds_wfcq_head *head, struct cds_wfcq_tail *tail)
+{
+	struct iobuf_group_node *nd = NULL;
+	int n = 0, rc = 0;
+
+	if (!s || !head || !tail)
+		return -EINVAL;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct iobuf_group_node *fit;
+		struct iobuf_record *rec;
+
+		/* The node first: a group taken from the stream always has one. */
+		if (!nd && !(nd = node_alloc(s->max_rec))) {
+			rc = -ENOMEM;
+			break;
+		}
+		if ((rc = poll_locked(s, &nd->g)) != 0)
+			break;
+		/* Shrink it to the group's records, then copy them beside it (s->out is reused by the next poll). */
+		fit = realloc(nd, sizeof(*nd) + (size_t)nd->g.nrec * sizeof(struct iobuf_record));
+		if (fit)
+			nd = fit;
+		rec = (struct iobuf_record *)(nd + 1);
+		memcpy(rec, nd->g.rec, (size_t)nd->g.nrec * sizeof(*rec));
+		nd->g.rec = rec;
+		(void)cds_wfcq_enqueue(head, tail, &nd->node);
+		nd = NULL;
+		n++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	free(nd);
+	if (n > 0 || rc == -EAGAIN)
+		return n;
+	return rc;
+}
+
+void iobuf_group_node_free(struct iobuf_group_node *n)
+{
+	free(n);
 }
 
 int iobuf_stream_ready_fd(struct iobuf_stream *s)
