@@ -66,6 +66,10 @@
 #include "util.h"
 #include "wait.h"
 
+#ifdef IOBUF_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #define SEQ_NONE UINT64_MAX
 #define SEALED (UINT64_C(1) << 63)
 #define REC_ONE (UINT64_C(1) << 32)
@@ -627,6 +631,10 @@ int iobuf_stream_pump(struct iobuf_stream *s, struct cds_wfcq_head *head, struct
 		rec = (struct iobuf_record *)(nd + 1);
 		memcpy(rec, nd->g.rec, (size_t)nd->g.nrec * sizeof(*rec));
 		nd->g.rec = rec;
+#ifdef IOBUF_TSAN
+		/* liburcu's barriers are asm ThreadSanitizer cannot see: say what the enqueue releases (reserve_urcu.h). */
+		__tsan_release(nd);
+#endif
 		(void)cds_wfcq_enqueue(head, tail, &nd->node);
 		nd = NULL;
 		n++;

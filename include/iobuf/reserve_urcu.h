@@ -16,6 +16,12 @@
  * no thread); a consumer thread dequeues the nodes
  * (__cds_wfcq_dequeue_blocking() and the like), puts each group's slice
  * and frees the node with iobuf_group_node_free().
+ *
+ * The queue orders the node's bytes from the pump to the consumer.
+ * ThreadSanitizer does not see liburcu's barriers: in a build under it,
+ * the pump says what each enqueue releases (__tsan_release(node)), and a
+ * consumer says what its dequeue acquired, __tsan_acquire(node), before
+ * reading the node (tests/unit/test_reserve_urcu.c does).
  */
 #ifndef IOBUF_RESERVE_URCU_H
 #define IOBUF_RESERVE_URCU_H

@@ -19,6 +19,17 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TEST_TSAN 1
+#endif
+#endif
+#ifdef TEST_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
 #include <cmocka.h>
 
 #include <iobuf/pool.h>
@@ -124,6 +135,11 @@ static void *consume(void *arg)
 
 	while (now_ns() < end) {
 		struct cds_wfcq_node *n = __cds_wfcq_dequeue_blocking(&c->head, &c->tail);
+
+#ifdef TEST_TSAN
+		if (n)
+			__tsan_acquire(caa_container_of(n, struct iobuf_group_node, node)); /* the pump released it */
+#endif
 		struct iobuf_group_node *gn;
 
 		if (!n) {
