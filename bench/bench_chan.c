@@ -63,6 +63,7 @@
 #include <iobuf/chan.h>
 
 #include "../tests/common/thread.h"
+#include "util.h"
 
 #ifdef HAVE_VALGRIND_CALLGRIND_H
 #include <valgrind/callgrind.h>
@@ -652,54 +653,17 @@ out:
 	return rate;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
+#define cmp_double bench_cmp_double
 
 /* Instructions per send+receive pair of one peer: this program under callgrind. */
 static double callgrind_ir(const char *self, const char *valgrind, int pi, uint64_t pairs)
 {
-	char out[64], outarg[96], sp[16], sn[32], line[512];
-	double ir = -1;
-	pid_t pid;
-	FILE *f;
-	int st;
+	char sp[16], sn[32];
+	char *args[] = {(char *)self, "--count-one", sp, sn, NULL};
 
-	snprintf(out, sizeof(out), "/tmp/bench_chan.%d.cg", (int)getpid());
-	snprintf(outarg, sizeof(outarg), "--callgrind-out-file=%s", out);
 	snprintf(sp, sizeof(sp), "%d", pi);
 	snprintf(sn, sizeof(sn), "%" PRIu64, pairs);
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		char *argv[] = {(char *)valgrind, "--tool=callgrind", "--instr-atstart=no", outarg, (char *)self,
-				"--count-one", sp, sn, NULL};
-
-		if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
-			_exit(126);
-		execv(valgrind, argv);
-		_exit(127);
-	}
-	if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		goto out;
-	f = fopen(out, "r");
-	if (!f)
-		goto out;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long v;
-
-		if (sscanf(line, "totals: %llu", &v) == 1) {
-			ir = (double)v / (double)pairs;
-			break;
-		}
-	}
-	fclose(f);
-out:
-	unlink(out);
-	return ir;
+	return bench_callgrind_ir(valgrind, "bench_chan", args, NULL, pairs);
 }
 
 /* Under callgrind: warm up, then @pairs pairs instrumented. */
