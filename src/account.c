@@ -40,7 +40,7 @@ struct iobuf_account {
 	struct iobuf_account_config cfg;
 	uint32_t held[IOBUF_TIER_COUNT];
 	uint64_t bytes, peak_bytes;
-	uint64_t gets, puts, refused, highs, lows;
+	uint64_t puts, refused, highs, lows; /* gets: puts + the buffers held (iobuf_account_stats()) */
 	uint32_t state; /* 1 between a high edge and the next low edge */
 	uint32_t crediting; /* last puts between their first and their last touch of the account */
 	pthread_mutex_t edge_lock;
@@ -247,9 +247,8 @@ static void uncharge(struct iobuf_account *a, int tier)
  * reaching 0 (the held count, a watermark edge and its callback), so a
  * destroy must not free the account before it ends: `crediting` counts it.
  */
-void iobuf__account_credit(struct iobuf_account *a, unsigned tier, size_t buf_size)
+void iobuf__account_credit(struct iobuf_account *a, unsigned tier)
 {
-	(void)buf_size; /* a set's pool: its tier's size */
 	__atomic_fetch_add(&a->crediting, 1, __ATOMIC_SEQ_CST); /* C1: before the bytes drop */
 	iobuf__faa_64(&a->puts, 1);
 	uncharge(a, (int)tier);
@@ -276,17 +275,10 @@ static int finish(struct iobuf_account *a, int tier, int rc, iobuf_handle_t *hp)
 		*hp = IOBUF_HANDLE_NONE;
 		return undo(a, tier, hp, rc);
 	}
-	/*
-	 * The tiers alone serve an account: a buffer of the fallback (a cache's
-	 * get may take one) goes back, as if the tiers were empty.
-	 */
-	if (iobuf__set_of_fallback(a->set, h))
-		return undo(a, tier, hp, -ENOBUFS);
 	/* A spilled get (IOBUF_SET_SPILL) came from a larger tier: move the reservation there. */
 	if ((int)iobuf_handle_tag(h) != tier && reserve(a, (int)iobuf_handle_tag(h), tier) < 0)
 		return undo(a, tier, hp, -EDQUOT);
 	(void)iobuf__pool_charge(iobuf_set_pool(a->set, (int)iobuf_handle_tag(h)), h, a);
-	iobuf__faa_64(&a->gets, 1);
 	/* The high edge only for a get that got its buffer: a refused one leaves no edge pair behind. */
 	crossed(a, __atomic_load_n(&a->bytes, __ATOMIC_SEQ_CST));
 	return 0;
@@ -363,12 +355,14 @@ int iobuf_account_stats(const struct iobuf_account *a, struct iobuf_account_stat
 	if (!a || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
-	for (int t = 0; t < IOBUF_TIER_COUNT; t++)
+	st->puts = iobuf__load_64(&a->puts);
+	st->gets = st->puts; /* every charged get is credited by its last put, or still held */
+	for (int t = 0; t < IOBUF_TIER_COUNT; t++) {
 		st->held[t] = iobuf__load_32(&a->held[t]);
+		st->gets += st->held[t];
+	}
 	st->bytes = iobuf__load_64(&a->bytes);
 	st->peak_bytes = iobuf__load_64(&a->peak_bytes);
-	st->gets = iobuf__load_64(&a->gets);
-	st->puts = iobuf__load_64(&a->puts);
 	st->refused = iobuf__load_64(&a->refused);
 	st->highs = iobuf__load_64(&a->highs);
 	st->lows = iobuf__load_64(&a->lows);

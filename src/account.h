@@ -13,7 +13,7 @@ struct iobuf_cache;
 struct iobuf_set;
 
 /* The last put of a hand-out charged to @acct, of a buffer of @tier: give its room back. */
-void iobuf__account_credit(struct iobuf_account *acct, unsigned tier, size_t buf_size);
+void iobuf__account_credit(struct iobuf_account *acct, unsigned tier);
 
 /* The set @acct charges gets from. */
 struct iobuf_set *iobuf__account_set(const struct iobuf_account *acct);

@@ -637,7 +637,7 @@ static __attribute__((noinline)) void credit(struct iobuf_pool *p, uint32_t idx)
 	struct iobuf_account *a = __atomic_load_n(&p->acct[idx], __ATOMIC_RELAXED);
 
 	__atomic_store_n(&p->acct[idx], NULL, __ATOMIC_RELAXED);
-	iobuf__account_credit(a, iobuf_handle_tag(p->shape.stamp), p->shape.buf_size);
+	iobuf__account_credit(a, iobuf_handle_tag(p->shape.stamp));
 }
 
 static inline int release(struct iobuf_pool *p, iobuf_handle_t h)
